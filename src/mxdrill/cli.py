@@ -1,0 +1,97 @@
+"""The `mxdrill` command line: the lab today; the drill itself runs under pytest.
+
+User mistakes end in one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from mxdrill.lab import manager
+from mxdrill.lab import topology as topo
+from mxdrill.lab.errors import LabError
+
+EXIT_USAGE = 2
+EXIT_UNHEALTHY = 3
+
+
+def _prefix(text: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an IPv4 prefix: {error}") from None
+    if network.prefixlen != 24:
+        raise argparse.ArgumentTypeError("the lab needs a /24 (it numbers hosts .1 to .53)")
+    return network
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxdrill", description="Failover drills for mail exchangers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    lab = commands.add_parser("lab", help="the local lab of real mail servers (root)")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+
+    up = lab_commands.add_parser("up", help="bring the lab up (idempotent) and wait until every service answers")
+    up.add_argument("--topology", choices=topo.TOPOLOGIES, default="shared",
+                    help="shared: mx2 delivers into the shared store; relay: mx2 queues and relays to mx1")
+    up.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX, help="lab network (default %(default)s)")
+    up.add_argument("--state-dir", type=Path, default=Path(".lab"),
+                    help="where the SSH key, known_hosts and ssh_config go (default ./.lab)")
+
+    lab_commands.add_parser("down", help="remove every namespace, bridge, mount, process and run file of the lab")
+    status = lab_commands.add_parser("status", help="each host and service: up or down")
+    status.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX)
+
+    run = lab_commands.add_parser("exec", help="run a command inside a lab host: mxdrill lab exec mx1 -- postqueue -j")
+    run.add_argument("host", help="dns, storage, mx1, mx2 or sender")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
+    return parser
+
+
+def _show_status(prefix: ipaddress.IPv4Network) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    topology, states = manager.status(prefix)
+    table = Table(title=f"mxdrill lab ({topology or 'not up'})")
+    table.add_column("host")
+    table.add_column("service")
+    table.add_column("state")
+    for state in states:
+        table.add_row(state.host, state.service, "[green]up[/]" if state.up else "[red]down[/]")
+    Console().print(table)
+    return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    if args.lab_command == "up":
+        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir))
+        return 0
+    if args.lab_command == "down":
+        manager.down()
+        return 0
+    if args.lab_command == "status":
+        return _show_status(args.prefix)
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    return manager.exec_in(args.host, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "lab":
+            return run_lab(args)
+    except LabError as error:
+        print(f"mxdrill: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mxdrill: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Boots one lab host inside its own network, mount, UTS and PID namespaces.
+#   boot.sh init      runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /dev,
+#                     then hands PID 1 to tini, which runs `boot.sh services`.
+#   boot.sh services  starts syslog, sshd and the role's daemons the way a Debian host would, then idles.
+# The environment (LAB_*) comes from mxdrill.lab.configs.boot_environment; files come pre-written in the
+# upper layers, so nothing here edits the machine's own /etc.
+set -eu
+
+say() { echo "boot[$LAB_HOST]: $*"; }
+
+wait_tcp() {  # wait_tcp ADDR PORT SECONDS: readiness by probing, never a fixed sleep
+    end=$(( $(date +%s) + $3 ))
+    until timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; do
+        [ "$(date +%s)" -lt "$end" ] || { say "timed out waiting for $1:$2"; return 1; }
+        sleep 0.1
+    done
+}
+
+make_dev() {
+    mount -t tmpfs -o mode=755,nosuid,size=1m tmpfs /dev
+    mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/full c 1 7
+    mknod -m 666 /dev/random c 1 8; mknod -m 666 /dev/urandom c 1 9; mknod -m 666 /dev/tty c 5 0
+    mknod -m 666 /dev/fuse c 10 229
+    mkdir /dev/pts /dev/shm
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /dev/pts
+    ln -s pts/ptmx /dev/ptmx
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+    ln -s /proc/self/fd /dev/fd; ln -s /proc/self/fd/0 /dev/stdin
+    ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
+}
+
+stage_init() {
+    hostname "$LAB_FQDN"
+    for d in etc var; do
+        mount -t overlay "mxdrill-lab-$LAB_HOST-$d" -o "lowerdir=/$d,upperdir=$LAB_RUN/$d.upper,workdir=$LAB_RUN/$d.work" "/$d"
+    done
+    mount -t tmpfs -o mode=755 tmpfs /run
+    mkdir -p /run/lock /run/sshd
+    mount -t tmpfs -o mode=1777 tmpfs /tmp
+    mount -t tmpfs -o mode=700 tmpfs /root
+    [ "$LAB_ROLE" != storage ] || mount -t tmpfs -o mode=755 tmpfs /srv
+    make_dev
+    exec tini -- /bin/sh /etc/mxdrill-lab/boot.sh services
+}
+
+start_common() {
+    rsyslogd -f /etc/rsyslog.conf -i /run/rsyslogd.pid
+    /usr/sbin/sshd
+}
+
+add_vmail() {
+    grep -q '^vmail:' /etc/group || groupadd -g "$LAB_VMAIL_ID" vmail
+    grep -q '^vmail:' /etc/passwd || useradd -u "$LAB_VMAIL_ID" -g "$LAB_VMAIL_ID" -p '*' -d "$1" -s /bin/sh -M vmail
+}
+
+mount_storage() {
+    mkdir -p "$LAB_MAILBOX_BASE"
+    wait_tcp "$LAB_STORAGE_ADDR" 22 20
+    sshfs "vmail@$LAB_STORAGE_ADDR:$LAB_STORAGE_EXPORT" "$LAB_MAILBOX_BASE" -o \
+allow_other,reconnect,ServerAliveInterval=2,ServerAliveCountMax=3,ConnectTimeout=5,dir_cache=no,\
+IdentityFile=/etc/mxdrill-lab/id_ed25519,UserKnownHostsFile=/etc/mxdrill-lab/known_hosts,StrictHostKeyChecking=yes,\
+BatchMode=yes
+    say "mounted $LAB_STORAGE_ADDR:$LAB_STORAGE_EXPORT on $LAB_MAILBOX_BASE"
+}
+
+stage_services() {
+    start_common
+    case "$LAB_ROLE" in
+    dns)
+        mkdir -p /run/knot && chown knot:knot /run/knot
+        knotd -d -c /etc/knot/knot.conf
+        ;;
+    storage)
+        add_vmail "$LAB_STORAGE_EXPORT"
+        mkdir -p "$LAB_STORAGE_EXPORT"
+        chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_STORAGE_EXPORT"
+        ;;
+    mx)
+        add_vmail "$LAB_MAILBOX_BASE"
+        if [ "$LAB_MOUNT_STORAGE" = 1 ]; then mount_storage; fi
+        service postfix start
+        if [ "$LAB_KEEPALIVED" = 1 ]; then keepalived -f /etc/keepalived/keepalived.conf; fi
+        ;;
+    sender)
+        service postfix start
+        ;;
+    esac
+    say "services started"
+    exec sleep infinity
+}
+
+case "${1:-}" in
+init) stage_init ;;
+services) stage_services ;;
+*) echo "usage: boot.sh init|services" >&2; exit 2 ;;
+esac

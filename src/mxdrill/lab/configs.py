@@ -1,0 +1,283 @@
+"""Render every file a lab host needs, as it would sit on a real Debian mail host.
+
+The files are written into the host's copy-on-write upper layers before it boots, so the host sees
+an ordinary /etc and /var while the machine's own /etc is never modified. Rendering is pure: it
+takes the topology and the keys and returns paths and contents, which keeps it unit-testable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from mxdrill.lab import topology as topo
+from mxdrill.lab.topology import DOMAIN, LabHost, Topology
+
+
+@dataclass(frozen=True)
+class LabFile:
+    """A file to place in a host's upper layer: `path` is absolute inside the host (/etc/... or /var/...)."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class LabKeys:
+    """Key material of one lab: the harness's client key and each host's own host key."""
+
+    client_public: str
+    client_private: str
+    host_private: dict[str, str]
+    host_public: dict[str, str]
+
+
+def known_hosts_lines(keys: LabKeys, prefix: ipaddress.IPv4Network) -> str:
+    """known_hosts entries naming each host by FQDN, short name and address, so strict checking works for all three."""
+    lines = []
+    for lab_host in topo.HOSTS:
+        names = f"{lab_host.fqdn},{lab_host.name},{lab_host.address(prefix)}"
+        lines.append(f"{names} {keys.host_public[lab_host.name].strip()}")
+    return "\n".join(lines) + "\n"
+
+
+def ssh_config(keys_dir: str, prefix: ipaddress.IPv4Network) -> str:
+    """An ssh_config for humans and tools: `ssh -F .lab/ssh/ssh_config mx1` just works, strictly."""
+    blocks = []
+    for lab_host in topo.HOSTS:
+        blocks.append(
+            f"Host {lab_host.name} {lab_host.fqdn} {lab_host.address(prefix)}\n"
+            f"  HostName {lab_host.address(prefix)}\n"
+            "  User root\n"
+            f"  IdentityFile {keys_dir}/id_ed25519\n"
+            "  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {keys_dir}/known_hosts\n"
+            "  StrictHostKeyChecking yes\n"
+        )
+    return "\n".join(blocks)
+
+
+def zone_forward(prefix: ipaddress.IPv4Network) -> str:
+    """The example.test zone: MX 10 mx1, MX 20 mx2, A records for every host and `mail` on the VIP."""
+    records = [
+        "$ORIGIN example.test.",
+        "$TTL 3600",
+        "@ IN SOA dns.example.test. hostmaster.example.test. 2026112401 3600 900 604800 300",
+        "@ IN NS dns.example.test.",
+    ]
+    for lab_host in topo.HOSTS:
+        if lab_host.mx_priority is not None:
+            records.append(f"@ IN MX {lab_host.mx_priority} {lab_host.fqdn}.")
+    for lab_host in topo.HOSTS:
+        records.append(f"{lab_host.name} IN A {lab_host.address(prefix)}")
+    records.append(f"mail IN A {topo.vip(prefix)}")
+    records.append(f"harness IN A {topo.gateway(prefix)}")
+    return "\n".join(records) + "\n"
+
+
+def reverse_zone_name(prefix: ipaddress.IPv4Network) -> str:
+    """The in-addr.arpa zone of a /24, e.g. 100.51.198.in-addr.arpa."""
+    octets = str(prefix.network_address).split(".")[:3]
+    return ".".join(reversed(octets)) + ".in-addr.arpa"
+
+
+def zone_reverse(prefix: ipaddress.IPv4Network) -> str:
+    """PTRs for every host, the VIP and the harness, so Postfix's reverse lookups resolve at once."""
+    origin = reverse_zone_name(prefix)
+    records = [
+        f"$ORIGIN {origin}.",
+        "$TTL 3600",
+        "@ IN SOA dns.example.test. hostmaster.example.test. 2026112401 3600 900 604800 300",
+        "@ IN NS dns.example.test.",
+    ]
+    named = [(h.offset, h.fqdn) for h in topo.HOSTS]
+    named += [(topo.VIP_OFFSET, f"mail.{DOMAIN}"), (topo.GATEWAY_OFFSET, f"harness.{DOMAIN}")]
+    for offset, fqdn in sorted(named):
+        records.append(f"{offset} IN PTR {fqdn}.")
+    return "\n".join(records) + "\n"
+
+
+def knot_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+    return f"""server:
+    rundir: "/run/knot"
+    user: knot:knot
+    listen: {lab_host.address(prefix)}@53
+log:
+  - target: syslog
+    any: info
+database:
+    storage: "/var/lib/knot"
+template:
+  - id: default
+    storage: "/etc/knot/zones"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: {DOMAIN}
+  - domain: {reverse_zone_name(prefix)}
+"""
+
+
+def sshd_config() -> str:
+    """Key-only sshd; authorized keys live in /etc so every host has its own, independent of /root."""
+    return """Port 22
+ListenAddress 0.0.0.0
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile /etc/ssh/authorized_keys/%u
+UsePAM no
+UseDNS no
+PidFile /run/sshd.pid
+MaxStartups 100:30:200
+MaxSessions 50
+Subsystem sftp internal-sftp
+"""
+
+
+def rsyslog_conf() -> str:
+    """Mail to /var/log/mail.log as on Debian, plus the socket inside Postfix's chroot."""
+    return """module(load="imuxsock")
+input(type="imuxsock" Socket="/var/spool/postfix/dev/log" CreatePath="on")
+$FileCreateMode 0640
+mail.*                          /var/log/mail.log
+*.*;mail.none                   /var/log/syslog
+"""
+
+
+def _postfix_common(lab_host: LabHost) -> list[str]:
+    return [
+        "compatibility_level = 3.6",
+        f"myhostname = {lab_host.fqdn}",
+        f"mydomain = {DOMAIN}",
+        "myorigin = $mydomain",
+        "inet_interfaces = all",
+        "inet_protocols = ipv4",
+        "alias_maps =",
+        "alias_database =",
+        "biff = no",
+        "smtpd_banner = $myhostname ESMTP",
+        "smtp_connect_timeout = 5s",
+        "maillog_file =",
+    ]
+
+
+def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network) -> str:
+    """main.cf per role: the MX that delivers into Maildir, the relay backup MX, or the sender."""
+    lines = _postfix_common(lab_host)
+    if lab_host.role == "sender":
+        lines += [
+            "mydestination =",
+            f"mynetworks = 127.0.0.0/8 {prefix}",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            "relay_domains =",
+        ]
+    elif topo.mounts_shared_storage(lab_host, topology):
+        lines += [
+            "mydestination = $myhostname, localhost",
+            "mynetworks = 127.0.0.0/8",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            f"virtual_mailbox_domains = {DOMAIN}",
+            f"virtual_mailbox_base = {topo.MAILBOX_BASE}",
+            "virtual_mailbox_maps = texthash:/etc/postfix/vmailbox",
+            f"virtual_uid_maps = static:{topo.VMAIL_ID}",
+            f"virtual_gid_maps = static:{topo.VMAIL_ID}",
+            "virtual_minimum_uid = 100",
+        ]
+    else:  # the queueing backup MX of the relay topology (seed 003 relay variant)
+        lines += [
+            "mydestination = $myhostname, localhost",
+            "mynetworks = 127.0.0.0/8",
+            "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+            f"relay_domains = {DOMAIN}",
+            "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def vmailbox() -> str:
+    """Recipient → Maildir path (trailing slash = Maildir) under virtual_mailbox_base."""
+    return "".join(f"{r} {DOMAIN}/{r.split('@')[0]}/\n" for r in topo.RECIPIENTS)
+
+
+def relay_recipients() -> str:
+    return "".join(f"{r} OK\n" for r in topo.RECIPIENTS)
+
+
+def keepalived_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+    """VRRP: the lowest MX priority number is MASTER and holds the VIP, the other is BACKUP."""
+    is_master = lab_host.mx_priority == 10
+    return f"""global_defs {{
+    router_id {lab_host.name}
+    enable_script_security
+}}
+vrrp_instance MAIL {{
+    state {"MASTER" if is_master else "BACKUP"}
+    interface eth0
+    virtual_router_id 51
+    priority {150 if is_master else 100}
+    advert_int 1
+    virtual_ipaddress {{
+        {topo.vip(prefix)}/{prefix.prefixlen} dev eth0
+    }}
+}}
+"""
+
+
+def host_files(
+    lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network, keys: LabKeys
+) -> list[LabFile]:
+    """Everything that differs from the machine's own /etc and /var on this lab host."""
+    dns_address = topo.host("dns").address(prefix)
+    files = [
+        LabFile("/etc/hostname", lab_host.fqdn + "\n"),
+        LabFile("/etc/mailname", lab_host.fqdn + "\n"),
+        LabFile("/etc/resolv.conf", f"nameserver {dns_address}\noptions timeout:1 attempts:2\n"),
+        LabFile("/etc/hosts", f"127.0.0.1 localhost\n{lab_host.address(prefix)} {lab_host.fqdn} {lab_host.name}\n"),
+        LabFile("/etc/ssh/sshd_config", sshd_config()),
+        LabFile("/etc/ssh/ssh_host_ed25519_key", keys.host_private[lab_host.name], 0o600),
+        LabFile("/etc/ssh/ssh_host_ed25519_key.pub", keys.host_public[lab_host.name]),
+        LabFile("/etc/ssh/authorized_keys/root", keys.client_public),
+        LabFile("/etc/rsyslog.conf", rsyslog_conf()),
+    ]
+    if lab_host.role == "dns":
+        files += [
+            LabFile("/etc/knot/knot.conf", knot_conf(lab_host, prefix)),
+            LabFile(f"/etc/knot/zones/{DOMAIN}.zone", zone_forward(prefix)),
+            LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix)),
+        ]
+    if lab_host.role == "storage":
+        files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
+    if lab_host.role in ("mx", "sender"):
+        files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix)))
+    if lab_host.role == "mx":
+        files += [
+            LabFile("/etc/postfix/vmailbox", vmailbox()),
+            LabFile("/etc/postfix/relay_recipients", relay_recipients()),
+            LabFile("/etc/keepalived/keepalived.conf", keepalived_conf(lab_host, prefix)),
+            LabFile("/etc/mxdrill-lab/id_ed25519", keys.client_private, 0o600),
+            LabFile("/etc/mxdrill-lab/known_hosts", known_hosts_lines(keys, prefix)),
+        ]
+    return files
+
+
+def boot_environment(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network) -> dict[str, str]:
+    """What boot.sh needs to know about its host; the script itself stays role-generic."""
+    storage = topo.host("storage")
+    return {
+        "LAB_HOST": lab_host.name,
+        "LAB_FQDN": lab_host.fqdn,
+        "LAB_ROLE": lab_host.role,
+        "LAB_MOUNT_STORAGE": "1" if topo.mounts_shared_storage(lab_host, topology) else "0",
+        "LAB_KEEPALIVED": "1" if lab_host.role == "mx" else "0",
+        "LAB_STORAGE_ADDR": storage.address(prefix),
+        "LAB_STORAGE_EXPORT": topo.STORAGE_EXPORT,
+        "LAB_MAILBOX_BASE": topo.MAILBOX_BASE,
+        "LAB_VMAIL_ID": str(topo.VMAIL_ID),
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+    }

@@ -1,0 +1,105 @@
+"""Readiness probes: the lab is up when its services answer, not when a timer says so.
+
+Each probe is a cheap, bounded check run from the machine's side of the bridge — the same vantage
+point as the harness — so "ready" means "the harness can use it".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from mxdrill.lab import hosts
+from mxdrill.lab import topology as topo
+from mxdrill.lab.topology import LabHost, Topology
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One thing that must answer: `host` is the lab host to blame when it does not."""
+
+    host: str
+    service: str
+    check: Callable[[], bool]
+
+
+def banner_starts(address: str, port: int, prefix: bytes, timeout: float = 0.5) -> bool:
+    """Connect and read the greeting: SMTP must say 220, SSH must say SSH-."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(64).startswith(prefix)
+    except OSError:
+        return False
+
+
+def dns_answers_mx(server: str, timeout: float = 0.5) -> bool:
+    try:
+        query = dns.message.make_query(topo.DOMAIN, dns.rdatatype.MX)
+        reply = dns.query.udp(query, server, timeout=timeout)
+    except Exception:  # any DNS failure only means "not ready yet"
+        return False
+    return any(rrset.rdtype == dns.rdatatype.MX for rrset in reply.answer)
+
+
+def storage_mounted(lab_host: LabHost) -> bool:
+    """Read the host's mount table through its PID 1: the Maildir base must be an sshfs mount."""
+    pid = hosts.init_pid(lab_host)
+    if pid is None:
+        return False
+    try:
+        mounts = Path(f"/proc/{pid}/mounts").read_text()
+    except OSError:
+        return False
+    return any(
+        fields[1] == topo.MAILBOX_BASE and fields[2] == "fuse.sshfs"
+        for fields in (line.split() for line in mounts.splitlines())
+        if len(fields) > 2
+    )
+
+
+def probes(topology: Topology, prefix: ipaddress.IPv4Network, only: Iterable[str] | None = None) -> list[Probe]:
+    """Every probe of the lab (or of the named hosts), in boot order."""
+    wanted = set(only) if only is not None else {h.name for h in topo.HOSTS}
+    found: list[Probe] = []
+    for lab_host in topo.HOSTS:
+        if lab_host.name not in wanted:
+            continue
+        address = lab_host.address(prefix)
+        found.append(Probe(lab_host.name, "ssh", lambda a=address: banner_starts(a, 22, b"SSH-")))
+        if lab_host.role == "dns":
+            found.append(Probe(lab_host.name, "dns", lambda a=address: dns_answers_mx(a)))
+        if lab_host.role in ("mx", "sender"):
+            found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
+        if topo.mounts_shared_storage(lab_host, topology):
+            found.append(Probe(lab_host.name, "mount", lambda h=lab_host: storage_mounted(h)))
+    if "mx1" in wanted or "mx2" in wanted:
+        found.append(Probe("mx1", "vip-smtp", lambda: banner_starts(topo.vip(prefix), 25, b"220")))
+    return found
+
+
+def wait_all(
+    pending: list[Probe], deadline_seconds: float, report: Callable[[Probe, float], None]
+) -> list[Probe]:
+    """Poll the probes until all pass or the deadline passes; return the ones still failing."""
+    start = time.monotonic()
+    while pending:
+        still = []
+        for probe in pending:
+            if probe.check():
+                report(probe, time.monotonic() - start)
+            else:
+                still.append(probe)
+        pending = still
+        if not pending or time.monotonic() - start > deadline_seconds:
+            break
+        time.sleep(0.05)
+    return pending
