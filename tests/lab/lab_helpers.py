@@ -1,0 +1,56 @@
+"""Helpers for lab tests: real SSH, real SMTP, polling with a deadline."""
+
+from __future__ import annotations
+
+import shlex
+import smtplib
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
+
+import pytest
+
+from mxdrill.lab import manager
+from mxdrill.lab import topology as topo
+
+
+def ssh(paths: manager.LabPaths, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command on a lab host with OpenSSH, strict host-key checking against the lab's known_hosts."""
+    argv = ["ssh", "-F", str(paths.ssh_dir / "ssh_config"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", host, command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=check)
+
+
+def send_via_sender(subject: str) -> str:
+    """Hand one mail to the lab's sending MTA, which routes it by MX like any Internet sender; returns its Message-Id."""
+    message_id = f"{uuid.uuid4().hex}@mxdrill.test"
+    message = EmailMessage()
+    message["From"] = "tester@harness.example.test"
+    message["To"] = topo.RECIPIENTS[0]
+    message["Subject"] = subject
+    message["Message-Id"] = f"<{message_id}>"
+    message.set_content(subject)
+    with smtplib.SMTP(topo.host("sender").address(), 25, timeout=10) as client:
+        client.send_message(message)
+    return message_id
+
+
+def wait_until(condition: Callable[[], object], seconds: float, what: str) -> object:
+    """Poll a condition until it holds or the deadline passes (fails naming what was awaited)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def maildir_copies(paths: manager.LabPaths, message_id: str) -> int:
+    """How many files in the shared store (read on the storage host itself) carry this Message-Id."""
+    base = shlex.quote(topo.STORAGE_EXPORT)
+    needle = shlex.quote(f"Message-Id: <{message_id}>")
+    result = ssh(paths, "storage", f"grep -rilF {needle} {base} | wc -l")
+    return int(result.stdout.strip() or 0)
