@@ -209,7 +209,11 @@ def relay_recipients() -> str:
 
 
 def keepalived_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
-    """VRRP: the lowest MX priority number is MASTER and holds the VIP, the other is BACKUP."""
+    """VRRP: the lowest MX priority number is MASTER and holds the VIP, the other is BACKUP.
+
+    Priority 255 makes the master the address owner, so it takes the VIP at once instead of after
+    three advertisement intervals (a 3 s saving on every `lab up`).
+    """
     is_master = lab_host.mx_priority == 10
     return f"""global_defs {{
     router_id {lab_host.name}
@@ -219,7 +223,7 @@ vrrp_instance MAIL {{
     state {"MASTER" if is_master else "BACKUP"}
     interface eth0
     virtual_router_id 51
-    priority {150 if is_master else 100}
+    priority {255 if is_master else 100}
     advert_int 1
     virtual_ipaddress {{
         {topo.vip(prefix)}/{prefix.prefixlen} dev eth0
