@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mxdrill.lab import manager, network
 from mxdrill.lab import topology as topo
 
-REPO = Path(__file__).resolve().parents[2]
+from lab_helpers import REPO
+
 STATE_DIR = REPO / ".lab"
 
 

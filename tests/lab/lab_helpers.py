@@ -9,11 +9,14 @@ import time
 import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from mxdrill.lab import manager
 from mxdrill.lab import topology as topo
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ssh(paths: manager.LabPaths, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

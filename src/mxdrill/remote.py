@@ -1,0 +1,214 @@
+"""One SSH session per host, reused, with verified host keys and a bound on every command.
+
+testinfra gives us the remote facts (files, mount points, processes), but its paramiko backend
+accepts unknown host keys with a warning, never reads known_hosts, bounds only the TCP connect and
+lets a command hang forever. A drill that may stop a production primary cannot live with any of
+that, so `StrictParamikoBackend` replaces the connection and the command execution while keeping
+testinfra's modules on top.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paramiko
+import testinfra.host
+from testinfra.backend.base import CommandResult
+from testinfra.backend.paramiko import ParamikoBackend
+
+from mxdrill.inventory import Host
+
+CONNECT_TIMEOUT = 10.0
+
+
+class RemoteError(Exception):
+    """A host could not be reached or refused us; the message names the host and what to do."""
+
+
+class RemoteTimeout(RemoteError):
+    """A remote command exceeded its bound (a hung NFS mount must not hang the drill)."""
+
+
+class StrictParamikoBackend(ParamikoBackend):
+    """testinfra's paramiko backend with strict host keys, TCP_NODELAY and command timeouts."""
+
+    def __init__(self, target: Host, command_timeout: float, **kwargs: Any) -> None:
+        self.target = target
+        self.command_timeout = command_timeout
+        self.connections_opened = 0
+        super().__init__(f"{target.ssh.user}@{target.address}:{target.ssh.port}", timeout=int(CONNECT_TIMEOUT), sudo=target.ssh.sudo, **kwargs)
+
+    def get_sudo_command(self, command: str, sudo_user: str | None) -> str:
+        # -n: never wait for a password prompt nobody will answer.
+        if sudo_user is None:
+            return self.quote("sudo -n /bin/sh -c %s", command)
+        return self.quote("sudo -n -u %s /bin/sh -c %s", sudo_user, command)
+
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:  # type: ignore[override]
+        return connect(self.target)
+
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        transport = self.client.get_transport()
+        if transport is None:
+            raise RemoteError(f"{self.target.name}: SSH connection is closed")
+        channel = transport.open_session(timeout=CONNECT_TIMEOUT)
+        try:
+            return _run_bounded(channel, command, self.command_timeout, self.target.name)
+        finally:
+            channel.close()
+
+
+def _describe(host: Host) -> str:
+    return f"{host.name} ({host.address}:{host.ssh.port})"
+
+
+def connect(host: Host) -> paramiko.SSHClient:
+    """Open an SSH connection that refuses any host key not already in the declared known_hosts."""
+    client = paramiko.SSHClient()
+    try:
+        client.load_host_keys(str(host.ssh.known_hosts))
+    except OSError as error:
+        raise RemoteError(f"{_describe(host)}: cannot read known_hosts {host.ssh.known_hosts}: {error.strerror}") from None
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    sock = _tcp_connect(host)
+    password = host.ssh.password.get_secret_value() if host.ssh.password else None
+    try:
+        client.connect(
+            host.address, port=host.ssh.port, username=host.ssh.user, sock=sock,
+            key_filename=str(host.ssh.key_file) if host.ssh.key_file else None,
+            password=password, look_for_keys=host.ssh.key_file is None, allow_agent=host.ssh.key_file is None,
+            timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
+        )
+    except paramiko.BadHostKeyException:
+        sock.close()
+        raise RemoteError(
+            f"{_describe(host)}: host key CHANGED compared with {host.ssh.known_hosts}; refusing to connect "
+            "(if the change is expected, verify the new key and update known_hosts)"
+        ) from None
+    except paramiko.SSHException as error:
+        sock.close()
+        if "not found in known_hosts" in str(error):
+            raise RemoteError(
+                f"{_describe(host)}: host key not in {host.ssh.known_hosts}; refusing to connect "
+                f"(verify it, then add it: ssh-keyscan -p {host.ssh.port} {host.address} >> {host.ssh.known_hosts})"
+            ) from None
+        raise RemoteError(f"{_describe(host)}: SSH failed: {error}") from None
+    except OSError as error:
+        sock.close()
+        raise RemoteError(f"{_describe(host)}: SSH failed: {error}") from None
+    return client
+
+
+def _tcp_connect(host: Host) -> socket.socket:
+    try:
+        sock = socket.create_connection((host.address, host.ssh.port), timeout=CONNECT_TIMEOUT)
+    except OSError as error:
+        raise RemoteError(f"{_describe(host)}: cannot reach SSH: {error.strerror or error}") from None
+    # Each command is a small request/response exchange: without NODELAY, Nagle adds ~40 ms to each.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _run_bounded(channel: paramiko.Channel, command: bytes, timeout: float, name: str) -> tuple[int, bytes, bytes]:
+    """Run on an open channel and collect output, giving up (the caller closes the channel) at the deadline."""
+    channel.exec_command(command)
+    deadline = time.monotonic() + timeout
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            shown = command.decode(errors="replace")[:200]
+            raise RemoteTimeout(f"{name}: command did not finish within {timeout:g}s: {shown}")
+        return left
+
+    stdout, stderr = bytearray(), bytearray()
+    while True:  # until stdout reaches EOF; stderr is buffered apart by paramiko, so no deadlock
+        channel.settimeout(min(remaining(), 0.2))
+        try:
+            chunk = channel.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        stdout += chunk
+    while not channel.status_event.wait(min(remaining(), 0.2)):
+        pass
+    while channel.recv_stderr_ready():
+        stderr += channel.recv_stderr(65536)
+    return channel.recv_exit_status(), bytes(stdout), bytes(stderr)
+
+
+@dataclass
+class Remote:
+    """A host of the inventory, reachable over one reused SSH session."""
+
+    host: Host
+    command_timeout: float
+    _backend: StrictParamikoBackend | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def backend(self) -> StrictParamikoBackend:
+        if self._backend is None:
+            self._backend = StrictParamikoBackend(self.host, self.command_timeout)
+        return self._backend
+
+    @functools.cached_property
+    def facts(self) -> testinfra.host.Host:
+        """testinfra's modules (file, mount_point, process, ...) over this session."""
+        facts = testinfra.host.Host(self.backend)
+        self.backend.set_host(facts)
+        return facts
+
+    @property
+    def connected(self) -> bool:
+        return "client" in self.backend.__dict__
+
+    def run(self, command: str, *args: str, timeout: float | None = None) -> CommandResult:
+        """Run a command (args quoted by testinfra); raises RemoteTimeout past the bound."""
+        with self._lock:
+            backend = self.backend
+            previous = backend.command_timeout
+            backend.command_timeout = timeout or self.command_timeout
+            try:
+                return backend.run(command, *args)
+            finally:
+                backend.command_timeout = previous
+
+    def check(self, command: str, *args: str, timeout: float | None = None) -> str:
+        """Run and return stdout; a non-zero exit is a RemoteError quoting stderr."""
+        result = self.run(command, *args, timeout=timeout)
+        if result.rc != 0:
+            raise RemoteError(f"{self.host.name}: `{result.command}` exited {result.rc}: {result.stderr.strip()[:300]}")
+        return result.stdout
+
+    def close(self) -> None:
+        if self._backend is not None and self.connected:
+            self._backend.client.close()
+            del self._backend.__dict__["client"]
+
+
+class Sessions:
+    """The pool: one Remote per inventory host, opened lazily, counted, closed together."""
+
+    def __init__(self, command_timeout: float) -> None:
+        self.command_timeout = command_timeout
+        self._remotes: dict[str, Remote] = {}
+        self.opened = 0
+
+    def __getitem__(self, host: Host) -> Remote:
+        remote = self._remotes.get(host.name)
+        if remote is None:
+            remote = self._remotes[host.name] = Remote(host, self.command_timeout)
+            self.opened += 1
+        return remote
+
+    def close_all(self) -> None:
+        for remote in self._remotes.values():
+            remote.close()
