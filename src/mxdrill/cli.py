@@ -16,6 +16,7 @@ from mxdrill.lab.errors import LabError
 
 EXIT_USAGE = 2
 EXIT_UNHEALTHY = 3
+EXIT_BAD_INVENTORY = 4  # the same code pytest gives a usage error
 
 
 def _prefix(text: str) -> ipaddress.IPv4Network:
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("down", help="remove every namespace, bridge, mount, process and run file of the lab")
     status = lab_commands.add_parser("status", help="each host and service: up or down")
     status.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX)
+
+    restore = commands.add_parser("restore", help="heal whatever a dead drill left broken (safe any time)")
+    restore.add_argument("--hosts", type=Path, default=Path("hosts.yml"), help="the inventory (default hosts.yml)")
 
     run = lab_commands.add_parser("exec", help="run a command inside a lab host: mxdrill lab exec mx1 -- postqueue -j")
     run.add_argument("host", help="dns, storage, mx1, mx2 or sender")
@@ -79,11 +83,25 @@ def run_lab(args: argparse.Namespace) -> int:
     return manager.exec_in(args.host, command)
 
 
+def run_restore(args: argparse.Namespace) -> int:
+    from mxdrill.inventory import InventoryError, load_inventory
+    from mxdrill.restore import restore
+
+    try:
+        inventory = load_inventory(args.hosts)
+    except InventoryError as error:
+        print(f"mxdrill: {error}", file=sys.stderr)
+        return EXIT_BAD_INVENTORY
+    return 0 if restore(inventory) == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "lab":
             return run_lab(args)
+        if args.command == "restore":
+            return run_restore(args)
     except LabError as error:
         print(f"mxdrill: {error}", file=sys.stderr)
         return 1

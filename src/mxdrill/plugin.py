@@ -1,1 +1,155 @@
-"""The pytest plugin: options, markers and fixtures of mxdrill, in one place."""
+"""The pytest plugin: mxdrill's options, markers and fixtures, in one obvious place.
+
+`pytest --hosts=hosts.yml` loads and validates the inventory at start-up (a broken inventory is one
+`ERROR:` line, exit code 4, before anything touches a host), parametrizes the drill over every
+(primary, backup) pair and fault mode, and hands tests a pool of SSH sessions and the drill's history.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mxdrill import inventory as inventory_module
+from mxdrill import pending
+from mxdrill.drill import Drill, Scenario, scenarios
+from mxdrill.faults import Nemesis
+from mxdrill.history import History
+from mxdrill.remote import Sessions
+from mxdrill.smtp import new_run_id
+
+INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
+RUN_KEY = pytest.StashKey[dict]()
+
+MARKERS = {
+    "disruptive": "stops or breaks something on a declared host (needs a maintenance window)",
+    "lab": "needs the local lab of real servers (root, namespaces)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mxdrill", "mxdrill failover drill")
+    group.addoption("--hosts", dest="mxdrill_hosts", metavar="PATH", default=None,
+                    help="the inventory (Ansible YAML) declaring the MX hosts; default: ini mxdrill_hosts or hosts.yml")
+    group.addoption("--probes", dest="mxdrill_probes", type=int, default=None, metavar="N",
+                    help="probe mails per phase (default: ini mxdrill_probes or 3)")
+    group.addoption("--keep-probes", dest="mxdrill_keep_probes", action="store_true", default=False,
+                    help="leave the probe mails in the mailboxes for inspection")
+    group.addoption("--reports", dest="mxdrill_reports", metavar="DIR", default=None,
+                    help="where run reports go (default: ini mxdrill_reports or reports)")
+    parser.addini("mxdrill_hosts", "default inventory path", default="hosts.yml")
+    parser.addini("mxdrill_probes", "probe mails per phase", default="3")
+    parser.addini("mxdrill_reports", "report directory", default="reports")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    explicit = config.getoption("mxdrill_hosts")
+    path = Path(explicit or config.getini("mxdrill_hosts"))
+    if not explicit and not path.exists():
+        config.stash[INVENTORY_KEY] = None  # not a drill run (e.g. mxdrill's own unit tests)
+        return
+    try:
+        config.stash[INVENTORY_KEY] = inventory_module.load_inventory(path)
+    except inventory_module.InventoryError as error:
+        raise pytest.UsageError(str(error)) from None
+    _translate_sigterm()
+
+
+def _translate_sigterm() -> None:
+    """pytest runs finalizers on Ctrl-C but not on SIGTERM: make SIGTERM a Ctrl-C so every heal runs."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario" not in metafunc.fixturenames:
+        return
+    inv = metafunc.config.stash.get(INVENTORY_KEY, None)
+    found = scenarios(inv) if inv else []
+    metafunc.parametrize("scenario", found, ids=[s.id for s in found], scope="class")
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> inventory_module.Inventory:
+    inv = pytestconfig.stash.get(INVENTORY_KEY, None)
+    if inv is None:
+        pytest.skip("no inventory: pass --hosts=PATH (see README)")
+    return inv
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return new_run_id()
+
+
+@pytest.fixture(scope="session")
+def report_dir(pytestconfig: pytest.Config, run_id: str) -> Path:
+    """reports/<UTC timestamp>/, with reports/latest pointing at it."""
+    base = Path(pytestconfig.getoption("mxdrill_reports") or pytestconfig.getini("mxdrill_reports"))
+    directory = base / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    directory.mkdir(parents=True, exist_ok=True)
+    latest = base / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(directory.name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def history(report_dir: Path) -> History:
+    """Every probe and fault event of the run, appended to history.jsonl as it happens."""
+    return History(path=report_dir / "history.jsonl")
+
+
+@pytest.fixture(scope="session")
+def sessions(inventory: inventory_module.Inventory) -> Iterator[Sessions]:
+    pool = Sessions(inventory.command_timeout)
+    yield pool
+    pool.close_all()
+
+
+@pytest.fixture(scope="session")
+def probes_per_phase(pytestconfig: pytest.Config) -> int:
+    return int(pytestconfig.getoption("mxdrill_probes") or pytestconfig.getini("mxdrill_probes"))
+
+
+@pytest.fixture(scope="class")
+def drill(
+    request: pytest.FixtureRequest, scenario: Scenario, inventory: inventory_module.Inventory,
+    sessions: Sessions, history: History, run_id: str, probes_per_phase: int,
+) -> Iterator[Drill]:
+    """One drill per (primary, backup, fault); its heals are registered here, before any step runs."""
+    nemesis = Nemesis(history, pending.state_file(inventory.path), run_id)
+    state = Drill(scenario, inventory, sessions, history, run_id, probes_per_phase, nemesis=nemesis)
+
+    def heal_everything() -> None:
+        problems = nemesis.heal_all()
+        if problems:
+            pytest.fail("; ".join(problems), pytrace=False)
+
+    request.addfinalizer(heal_everything)
+    yield state
+    keep = request.config.getoption("mxdrill_keep_probes") or inventory.keep_probes
+    if not keep and "delivered-once" in state.passed:
+        state.remove_probes()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    inv = config.stash.get(INVENTORY_KEY, None)
+    if inv is None:
+        return []
+    backups = ", ".join(f"{h.name} (MX {h.mx_priority})" for h in inv.backups)
+    return [f"mxdrill: {inv.path} — domain {inv.domain}, primary {inv.primary.name} (MX {inv.primary.mx_priority}), backups {backups}",
+            f"mxdrill: pid {os.getpid()}"]

@@ -1,0 +1,77 @@
+"""A dead-man's switch on the host: the heal fires by itself unless the harness cancels it.
+
+If the harness dies (SIGKILL, a lost SSH link, a crashed laptop), nobody would restart the primary.
+So before a fault is injected, the host itself is told to run the heal after `window` seconds;
+the harness cancels that once its own heal has run. With systemd (real hosts) this is a transient
+timer (`systemd-run --on-active=`); without it (the lab, containers) a detached `sleep && heal`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Literal
+
+from mxdrill.remote import Remote
+
+DEFAULT_WINDOW_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class DeadMan:
+    """An armed switch: which host, which mechanism, and the name that finds it again."""
+
+    host: str
+    kind: Literal["systemd-run", "sleep"]
+    tag: str
+    window: float
+    command: str
+
+    def describe(self) -> str:
+        return f"dead-man's switch on {self.host} ({self.kind}, {self.window:g}s): {self.command}"
+
+
+def heal_command(status: str, start: str) -> str:
+    """Idempotent: start only if not running, so an early manual restart is never disturbed."""
+    return f"{status} >/dev/null 2>&1 || {start}"
+
+
+def has_systemd(remote: Remote) -> bool:
+    return remote.run("[ -d /run/systemd/system ] && command -v systemd-run >/dev/null").rc == 0
+
+
+def arm(remote: Remote, tag: str, window: float = DEFAULT_WINDOW_SECONDS) -> DeadMan:
+    """Schedule the heal on the host; returns what is needed to cancel it (and to show it in a plan)."""
+    service = remote.host.service
+    command = heal_command(service.status, service.start)
+    if has_systemd(remote):
+        remote.check(
+            f"systemd-run --quiet --unit={shlex.quote(tag)} --on-active={int(window)}s "
+            f"/bin/sh -c {shlex.quote(command)}"
+        )
+        return DeadMan(remote.host.name, "systemd-run", tag, window, command)
+    # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
+    script = f"sleep {int(window)}; {command}"
+    remote.check(
+        f"nohup setsid /bin/sh -c {shlex.quote(script)} {shlex.quote(tag)} </dev/null >/dev/null 2>&1 &"
+    )
+    return DeadMan(remote.host.name, "sleep", tag, window, command)
+
+
+def disarm(remote: Remote, switch: DeadMan) -> None:
+    """Cancel the switch after the harness's own heal; harmless if it already fired or is gone."""
+    if switch.kind == "systemd-run":
+        remote.run(f"systemctl stop {shlex.quote(switch.tag)}.timer {shlex.quote(switch.tag)}.service 2>/dev/null; true")
+    else:
+        remote.run(f"pkill -f -- {shlex.quote(_self_excluding(switch.tag))}; true")
+
+
+def is_armed(remote: Remote, switch: DeadMan) -> bool:
+    if switch.kind == "systemd-run":
+        return remote.run(f"systemctl is-active --quiet {shlex.quote(switch.tag)}.timer").rc == 0
+    return remote.run(f"pgrep -f -- {shlex.quote(_self_excluding(switch.tag))} >/dev/null").rc == 0
+
+
+def _self_excluding(tag: str) -> str:
+    """A pattern for the tag that does not match itself: the shell running pkill carries it too."""
+    return f"[{tag[0]}]{tag[1:]}"

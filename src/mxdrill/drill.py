@@ -1,0 +1,256 @@
+"""One failover drill for one (primary, backup) pair and one fault mode: its state and its steps.
+
+The steps follow seed 003's "Test de basculement": probes with the primary up, the primary stopped,
+probes taken by the backup, the backup's queue and log, the primary restarted, the drain, and the
+check that every probe is in a mailbox exactly once. Tests in tests_infra/ call these steps in order;
+each step records what it saw in the shared History, and the checkers judge from that record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from mxdrill import checker, dnscheck, mailbox, postfix, smtp
+from mxdrill.faults import Nemesis, StopService, wait_for
+from mxdrill.history import History
+from mxdrill.inventory import Host, Inventory
+from mxdrill.remote import Remote, Sessions
+
+FAULT_MODES = ("stop",)
+HARNESS_HELO = "mxdrill.invalid"
+PROBE_SENDER = "mxdrill@mxdrill.invalid"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What one drill exercises: which primary fails, which backup must take over, and how it fails."""
+
+    primary: Host
+    backup: Host
+    fault: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.primary.name}->{self.backup.name}:{self.fault}"
+
+
+def scenarios(inventory: Inventory) -> list[Scenario]:
+    return [Scenario(primary, backup, fault) for primary, backup in inventory.pairs() for fault in FAULT_MODES]
+
+
+@dataclass
+class LogCursor:
+    """Where each host's mail log ended when the drill began: only lines written since are searched."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    def take(self, remote: Remote) -> None:
+        path = shlex.quote(remote.host.mail_log)
+        output = remote.run(f"stat -c %s {path} 2>/dev/null || echo 0").stdout.strip()
+        self.offsets[remote.host.name] = int(output or 0)
+
+    def read(self, remote: Remote) -> list[postfix.LogEvent]:
+        """Log lines since the cursor, parsed; a log rotated meanwhile is read from its start."""
+        offset = self.offsets.get(remote.host.name, 0)
+        path = shlex.quote(remote.host.mail_log)
+        text = remote.check(
+            f"size=$(stat -c %s {path} 2>/dev/null || echo 0); "
+            f"if [ \"$size\" -ge {offset} ]; then tail -c +{offset + 1} {path}; else cat {path}; fi"
+        )
+        events = (postfix.parse_log_line(line) for line in text.splitlines())
+        return [event for event in events if event is not None]
+
+
+@dataclass
+class Drill:
+    scenario: Scenario
+    inventory: Inventory
+    sessions: Sessions
+    history: History
+    run_id: str
+    probes_per_phase: int = 3
+    cursor: LogCursor = field(default_factory=LogCursor)
+    passed: set[str] = field(default_factory=set)
+    deliveries: dict[str, smtp.Delivery] = field(default_factory=dict)
+    targets: list[smtp.MxTarget] = field(default_factory=list)
+    backup_role: str = "unknown"
+    maildirs: list[str] = field(default_factory=list)
+    fault: StopService | None = None
+    nemesis: Nemesis | None = None
+    _sequence: int = 0
+    _delivered: set[str] = field(default_factory=set)
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+
+    def remote(self, host: Host) -> Remote:
+        return self.sessions[host]
+
+    @property
+    def primary(self) -> Remote:
+        return self.remote(self.scenario.primary)
+
+    @property
+    def backup(self) -> Remote:
+        return self.remote(self.scenario.backup)
+
+    def mark(self, step: str) -> None:
+        self.passed.add(step)
+
+    def require(self, *steps: str) -> None:
+        """Skip a step whose preconditions did not pass, saying which one; never stop a primary blindly."""
+        missing = [step for step in steps if step not in self.passed]
+        if missing:
+            pytest.skip(f"not run: earlier step(s) {', '.join(missing)} did not pass for {self.scenario.id}")
+
+    def probes_of(self, phase: str) -> list[smtp.Delivery]:
+        return [d for d in self.deliveries.values() if d.probe.phase == phase]
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    def resolve_targets(self) -> list[smtp.MxTarget]:
+        """MX hosts as a sender finds them: DNS preference order, mapped to inventory hosts by address."""
+        by_address = {h.address: h for h in self.inventory.mxs}
+        targets = []
+        for record in dnscheck.mx_records(self.inventory.domain, self.inventory.nameserver):
+            for address in dnscheck.addresses(record.exchange, self.inventory.nameserver):
+                host = by_address.get(address)
+                targets.append(smtp.MxTarget(record.preference, record.exchange, address, host.name if host else "?"))
+        self.targets = targets
+        return targets
+
+    def prepare(self) -> None:
+        """Log cursors on every MX, the backup's role for the domain, the recipients' Maildir paths."""
+        from mxdrill.preflight import delivery_role
+
+        for host in self.inventory.mxs:
+            self.cursor.take(self.remote(host))
+        self.backup_role = delivery_role(self.backup, self.inventory.domain)
+        self.maildirs = recipient_maildirs(self.primary, self.inventory.recipients)
+
+    def send(self, phase: str) -> list[smtp.Delivery]:
+        """Send this phase's probes concurrently, each trying MX after MX like an MTA; record every outcome."""
+        probes = []
+        for _ in range(self.probes_per_phase):
+            self._sequence += 1
+            recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
+            probes.append(smtp.make_probe(self.run_id, self._sequence, recipient, PROBE_SENDER, phase))
+        for probe in probes:
+            self.history.append("probe.sent", probe=probe.token, message_id=probe.message_id, phase=phase, via="harness")
+
+        async def send_all() -> list[smtp.Delivery]:
+            return await asyncio.gather(*(smtp.deliver(p, self.targets, helo=HARNESS_HELO) for p in probes))
+
+        deliveries = asyncio.run(send_all())
+        for delivery in deliveries:
+            self._record(delivery)
+        return deliveries
+
+    def _record(self, delivery: smtp.Delivery) -> None:
+        self.deliveries[delivery.probe.token] = delivery
+        roles = {self.scenario.primary.name: "primary", self.scenario.backup.name: "backup"}
+        for attempt in delivery.attempts:
+            host, role = attempt.target.host, roles.get(attempt.target.host, "other")
+            if attempt.outcome == "accepted":
+                self.history.append("probe.accepted", probe=delivery.probe.token, host=host, role=role,
+                                    queue_id=delivery.queue_id, reply=attempt.reply)
+            else:
+                self.history.append("probe.rejected", probe=delivery.probe.token, host=host, role=role,
+                                    code=attempt.code, message=attempt.reply, outcome=attempt.outcome)
+
+    def stop_primary(self, nemesis: Nemesis) -> None:
+        self.nemesis = nemesis
+        self.fault = StopService(self.primary)
+        nemesis.inject(self.fault)
+
+    def backup_queue(self) -> list[postfix.QueuedMessage]:
+        return postfix.parse_postqueue_json(self.backup.check("postqueue -j"))
+
+    def backup_queue_ids(self) -> set[str]:
+        """Queue ids the backup gave (in its 250 replies) to the probes it accepted."""
+        return {
+            d.queue_id for d in self.deliveries.values()
+            if d.queue_id and d.accepted and d.accepted.target.host == self.scenario.backup.name
+        }
+
+    def heal_and_drain(self, deadline: float) -> float:
+        """Restart the primary, flush the backup, wait until its queue holds no probe and every probe is in a mailbox."""
+        assert self.nemesis is not None and self.fault is not None
+        self.nemesis.heal(self.fault)
+        healed = time.monotonic()
+        if self.backup_role == "relays":
+            self.backup.check("postqueue -f")
+        ours = self.backup_queue_ids()
+        wanted = set(self.deliveries)
+
+        def drained() -> bool:
+            queued = {m.queue_id for m in self.backup_queue()} & ours
+            return not queued and wanted <= self.poll_delivered()
+
+        wait_for(drained, deadline, f"the drain of {self.scenario.backup.name}'s queue into the mailboxes")
+        return time.monotonic() - healed
+
+    def poll_delivered(self) -> set[str]:
+        """Scan the mailboxes once; the first sighting of a probe is its `probe.delivered` event."""
+        found = self.found_tokens()
+        for token in sorted(found - self._delivered):
+            self.history.append("probe.delivered", probe=token)
+        self._delivered |= found
+        return found
+
+    def await_delivered(self, deadline: float) -> set[str]:
+        """Wait until every probe is in some mailbox, or the deadline; the checker names what is missing."""
+        end = time.monotonic() + deadline
+        while not set(self.deliveries) <= self.poll_delivered() and time.monotonic() < end:
+            time.sleep(0.1)
+        return self._delivered
+
+    def scans(self) -> list[mailbox.MailboxScan]:
+        """One command per MX: every copy of every probe of this run, with the storage location it sits in."""
+        return [
+            mailbox.scan(self.remote(h), h.mailbox_base, self.maildirs, self.run_id, self.inventory.storage_fstype)
+            for h in self.inventory.mxs
+        ]
+
+    def found_tokens(self) -> set[str]:
+        return {token for scan in self.scans() for token in scan.copies}
+
+    def record_found(self) -> list[mailbox.MailboxScan]:
+        scans = self.scans()
+        for scan in scans:
+            for token, count in scan.copies.items():
+                self.history.append("probe.found", probe=token, host=scan.host, location=scan.location,
+                                    count=count, path=scan.paths[token][0])
+        return scans
+
+    def verdict_delivered_once(self) -> checker.Verdict:
+        return checker.check_delivered_once(self.history, self.deliveries)
+
+    def remove_probes(self) -> int:
+        removed = 0
+        done_locations: set[str] = set()
+        for scan in self.scans():
+            if scan.location in done_locations:
+                continue
+            done_locations.add(scan.location)
+            removed += mailbox.remove_probes(self.remote(self.inventory.hosts[scan.host]), scan.base, self.maildirs, self.run_id)
+        return removed
+
+
+def recipient_maildirs(remote: Remote, recipients: list[str]) -> list[str]:
+    """Ask Postfix where each recipient's Maildir is (virtual_mailbox_maps), relative to the mailbox base."""
+    quoted = " ".join(shlex.quote(r) for r in recipients)
+    output = remote.run(
+        f"maps=$(postconf -h virtual_mailbox_maps); for r in {quoted}; do "
+        f"printf '%s ' \"$r\"; postmap -q \"$r\" $maps 2>/dev/null || echo; done"
+    ).stdout
+    found = {}
+    for line in output.splitlines():
+        address, _, path = line.partition(" ")
+        if path.strip():
+            found[address] = path.strip()
+    return [found.get(r) or "{1}/{0}/".format(*r.split("@", 1)) for r in recipients]

@@ -1,0 +1,145 @@
+"""Steady state before any fault: DNS as declared, every MX answers, the backup will take the mail,
+shared storage is the same mount on every MX and a write on one is read on the others.
+
+Each check returns a `Finding`; the drill starts nothing disruptive unless the findings about its
+backup are all good. The same checks are the non-disruptive acceptance suite (`-m "not disruptive"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from mxdrill import dnscheck, smtp
+from mxdrill.inventory import Host, Inventory
+from mxdrill.remote import Remote, RemoteError
+
+RELAY_TEST_RECIPIENT = "mxdrill-relay-test@relay-check.invalid"
+HARNESS_HELO = "mxdrill.invalid"
+HARNESS_SENDER = "mxdrill@mxdrill.invalid"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One preflight fact: `ok` or not, and the evidence in words a postmaster can act on."""
+
+    check: str
+    host: str
+    ok: bool
+    detail: str
+
+
+def dns_matches_inventory(inventory: Inventory) -> Finding:
+    """The MX records (asked of the declared nameserver) are the declared MX hosts, in priority order."""
+    declared = [(h.mx_priority, h.name) for h in inventory.mxs]
+    try:
+        records = dnscheck.mx_records(inventory.domain, inventory.nameserver)
+    except dnscheck.DnsError as error:
+        return Finding("dns-mx", inventory.domain, False, str(error))
+    published = [(r.preference, r.exchange) for r in records]
+    ok = sorted(declared) == published
+    detail = f"published MX {published}, declared {sorted(declared)}"
+    if not ok:
+        detail += "; fix the zone or the inventory's mxdrill_mx_priority so they agree"
+    return Finding("dns-mx", inventory.domain, ok, detail)
+
+
+async def _greeting(address: str, timeout: float) -> tuple[int | None, str]:
+    client = aiosmtplib.SMTP(hostname=address, port=25, timeout=timeout, start_tls=False, local_hostname=HARNESS_HELO)
+    try:
+        response = await client.connect()
+        await client.quit()
+        return response.code, response.message
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+def smtp_answers(host: Host, timeout: float = 10.0) -> Finding:
+    code, message = asyncio.run(_greeting(host.address, timeout))
+    return Finding("smtp-220", host.name, code == 220, f"{host.address}:25 said {code} {message}".strip())
+
+
+def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding:
+    """seed 003 Problème 2: a backup that answers 'Relay access denied' for the domain loses the mail."""
+    try:
+        code, message = asyncio.run(smtp.rcpt_check(host.address, recipient, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        return Finding("accepts-domain", host.name, False, f"RCPT TO:<{recipient}> could not be tried: {error}")
+    ok = 200 <= code < 300
+    detail = f"RCPT TO:<{recipient}> → {code} {message}"
+    if not ok:
+        detail += "; list the domain in relay_domains or virtual_mailbox_domains (postconf -n) on this host"
+    return Finding("accepts-domain", host.name, ok, detail)
+
+
+def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
+    """An MX that relays for anybody is an open relay: it must refuse a foreign recipient."""
+    try:
+        code, message = asyncio.run(smtp.rcpt_check(host.address, RELAY_TEST_RECIPIENT, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        return Finding("refuses-relay", host.name, False, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> could not be tried: {error}")
+    ok = code >= 400
+    return Finding("refuses-relay", host.name, ok, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}")
+
+
+def delivery_role(remote: Remote, domain: str) -> str:
+    """Ask Postfix how this MX treats the domain: 'delivers' (mailbox), 'relays' (queues for a lower MX) or 'refuses'."""
+    names = ("virtual_mailbox_domains", "mydestination", "relay_domains")
+    output = remote.check("postconf -h " + " ".join(names))
+    values = dict(zip(names, output.splitlines()))
+    listed = {name: domain in values.get(name, "").replace(",", " ").split() for name in names}
+    if listed["virtual_mailbox_domains"] or listed["mydestination"]:
+        return "delivers"
+    return "relays" if listed["relay_domains"] else "refuses"
+
+
+def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:
+    """The mailbox base is a mount of the declared type (testinfra's mount_point fact)."""
+    try:
+        mount = remote.facts.mount_point(base)
+        exists = mount.exists
+        found = f"{mount.filesystem} from {mount.device}" if exists else "not a mount point"
+        ok = exists and mount.filesystem == fstype
+    except RemoteError as error:
+        return Finding("storage-mounted", remote.host.name, False, str(error))
+    detail = f"{base}: {found} (declared {fstype})"
+    if not ok:
+        detail += "; mail delivered here would land on this host's local disk (seed 003 Problème 3)"
+    return Finding("storage-mounted", remote.host.name, ok, detail)
+
+
+def cross_writes(remotes: list[Remote], base: str, run_id: str, deadline: float = 10.0) -> list[Finding]:
+    """A marker written on each MX must be read on every other within `deadline` (NFS attribute caching)."""
+    findings = []
+    markers = {r.host.name: f"{base.rstrip('/')}/.mxdrill-{run_id}-{r.host.name}" for r in remotes}
+    try:
+        for writer in remotes:
+            writer.check(f"echo {shlex.quote(writer.host.name)} > {shlex.quote(markers[writer.host.name])}")
+        for writer in remotes:
+            for reader in remotes:
+                if reader is writer:
+                    continue
+                findings.append(_read_marker(reader, writer.host.name, markers[writer.host.name], deadline))
+    finally:
+        for writer in remotes:
+            writer.run(f"rm -f {shlex.quote(markers[writer.host.name])}")
+    return findings
+
+
+def _read_marker(reader: Remote, writer: str, path: str, deadline: float) -> Finding:
+    start = time.monotonic()
+    while True:
+        result = reader.run(f"cat {shlex.quote(path)}")
+        if result.rc == 0 and result.stdout.strip() == writer:
+            waited = time.monotonic() - start
+            return Finding("storage-cross-write", reader.host.name, True, f"read {writer}'s marker after {waited:.2f}s")
+        if time.monotonic() - start > deadline:
+            return Finding(
+                "storage-cross-write", reader.host.name, False,
+                f"{writer}'s marker {path} not visible here after {deadline:g}s: the MXs do not share this storage",
+            )
+        time.sleep(0.1)

@@ -1,0 +1,55 @@
+"""`mxdrill restore`: heal whatever a dead drill left broken, from the pending-heals file.
+
+Safe at any time: each heal is `status || start`, each dead-man's switch is cancelled only after its
+host is healthy, and with nothing pending it only confirms every MX's MTA is running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mxdrill import deadman, pending
+from mxdrill.faults import wait_for
+from mxdrill.inventory import Inventory
+from mxdrill.remote import RemoteError, Sessions
+
+
+def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
+    """Returns the number of problems left (0 = every MX runs and nothing is pending)."""
+    path = pending.state_file(inventory.path)
+    owed = pending.load(path)
+    sessions = Sessions(inventory.command_timeout)
+    problems = 0
+    try:
+        for heal in owed:
+            host = inventory.hosts.get(heal.host)
+            if host is None:
+                say(f"restore: {heal.host} is pending in {path} but not in {inventory.path}; heal it by hand: {heal.heal}")
+                problems += 1
+                continue
+            remote = sessions[host]
+            try:
+                remote.check(heal.heal)
+                wait_for(lambda: remote.run(host.service.status).rc == 0, 30, f"{host.name}: the MTA starting")
+                if heal.deadman_kind and heal.deadman_tag:
+                    switch = deadman.DeadMan(host.name, heal.deadman_kind, heal.deadman_tag, 0, heal.heal)  # type: ignore[arg-type]
+                    deadman.disarm(remote, switch)
+                pending.remove(path, heal.host, heal.fault)
+                say(f"restore: healed {heal.fault} on {heal.host} (`{heal.heal}`)")
+            except Exception as error:  # report every host, then fail: one broken host must not hide another
+                say(f"restore: {heal.host}: {error}")
+                problems += 1
+        for host in inventory.mxs:
+            try:
+                running = sessions[host].run(host.service.status).rc == 0
+            except RemoteError as error:
+                say(f"restore: {error}")
+                problems += 1
+                continue
+            say(f"restore: {host.name}: MTA {'running' if running else 'NOT running'}")
+            problems += 0 if running else 1
+        if not owed:
+            say(f"restore: nothing pending in {path}")
+    finally:
+        sessions.close_all()
+    return problems

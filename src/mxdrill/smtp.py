@@ -1,0 +1,156 @@
+"""Probe mails, and delivering them the way a real sending MTA would: MX by MX, in priority order.
+
+Each probe carries a unique token in its Message-Id and in an X-Mxdrill-Probe header, so it can be
+found in queues, logs and mailboxes on any host. Every connection attempt is recorded: the drill's
+evidence is which MX accepted which probe, with which queue id, after how many refusals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Literal
+
+import aiosmtplib
+
+PROBE_HEADER = "X-Mxdrill-Probe"
+QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
+TlsMode = Literal["none", "starttls-opportunistic", "starttls-required"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe mail: `token` is its identity everywhere (Message-Id local part, header, subject)."""
+
+    token: str
+    recipient: str
+    sender: str
+    phase: str
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.token}@mxdrill.probe"
+
+
+@dataclass(frozen=True)
+class MxTarget:
+    """One MX of the domain as a sender sees it: preference, name, address, and the inventory host name."""
+
+    preference: int
+    name: str
+    address: str
+    host: str
+
+
+@dataclass
+class Attempt:
+    """One connection to one MX and what came of it."""
+
+    target: MxTarget
+    outcome: Literal["accepted", "rejected", "deferred", "unreachable"]
+    code: int | None
+    reply: str
+    started: float
+    elapsed: float
+
+
+@dataclass
+class Delivery:
+    """The fate of one probe: all attempts, and which MX took it (if any)."""
+
+    probe: Probe
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> Attempt | None:
+        return next((a for a in self.attempts if a.outcome == "accepted"), None)
+
+    @property
+    def queue_id(self) -> str | None:
+        accepted = self.accepted
+        match = QUEUED_AS.search(accepted.reply) if accepted else None
+        return match.group(1) if match else None
+
+
+def new_run_id() -> str:
+    """A short id shared by every probe of one drill, so a drill's probes can be cleaned up together."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def make_probe(run_id: str, sequence: int, recipient: str, sender: str, phase: str) -> Probe:
+    return Probe(token=f"mxdrill-{run_id}-{sequence:03d}", recipient=recipient, sender=sender, phase=phase)
+
+
+def build_message(probe: Probe) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = probe.sender
+    message["To"] = probe.recipient
+    message["Subject"] = f"mxdrill probe {probe.token} ({probe.phase})"
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-Id"] = f"<{probe.message_id}>"
+    message[PROBE_HEADER] = probe.token
+    message.set_content(
+        f"This is an mxdrill failover probe ({probe.phase}).\n"
+        f"Token: {probe.token}\nIt is safe to delete; a passing drill removes it itself.\n"
+    )
+    return message
+
+
+def _start_tls(mode: TlsMode) -> bool | None:
+    """aiosmtplib upgrades whenever STARTTLS is offered (start_tls=None); make the choice explicit."""
+    return {"none": False, "starttls-opportunistic": None, "starttls-required": True}[mode]
+
+
+async def send_to(target: MxTarget, probe: Probe, *, helo: str, timeout: float, tls: TlsMode) -> Attempt:
+    """One SMTP transaction with one MX; classify the result as an MTA would (4xx = try next, 5xx = stop)."""
+    started = time.time()
+    clock = time.monotonic()
+    client = aiosmtplib.SMTP(
+        hostname=target.address, port=25, local_hostname=helo, timeout=timeout,
+        start_tls=_start_tls(tls), validate_certs=tls == "starttls-required",
+    )
+    try:
+        async with client:
+            errors, reply = await client.send_message(build_message(probe), sender=probe.sender, recipients=[probe.recipient])
+        code, text = 250, reply
+        outcome: Literal["accepted", "rejected", "deferred", "unreachable"] = "accepted"
+        if errors:
+            code, text = errors[probe.recipient]
+            outcome = "rejected" if code >= 500 else "deferred"
+    except aiosmtplib.SMTPResponseException as error:
+        code, text = error.code, error.message
+        outcome = "rejected" if error.code >= 500 else "deferred"
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        code, text, outcome = None, f"{type(error).__name__}: {error}", "unreachable"
+    return Attempt(target, outcome, code, text, started, time.monotonic() - clock)
+
+
+async def deliver(probe: Probe, targets: list[MxTarget], *, helo: str, timeout: float = 10.0, tls: TlsMode = "none") -> Delivery:
+    """Try MX after MX in preference order until one accepts or one rejects permanently (RFC 5321 §5.1)."""
+    delivery = Delivery(probe)
+    for target in sorted(targets, key=lambda t: t.preference):
+        attempt = await send_to(target, probe, helo=helo, timeout=timeout, tls=tls)
+        delivery.attempts.append(attempt)
+        if attempt.outcome in ("accepted", "rejected"):
+            break
+    return delivery
+
+
+async def rcpt_check(address: str, recipient: str, *, helo: str, sender: str, timeout: float = 10.0) -> tuple[int, str]:
+    """EHLO, MAIL, RCPT, RSET: does this MX accept this recipient? Nothing is delivered."""
+    client = aiosmtplib.SMTP(hostname=address, port=25, local_hostname=helo, timeout=timeout, start_tls=False)
+    async with client:
+        await client.ehlo()
+        await client.mail(sender)
+        try:
+            response = await client.rcpt(recipient)
+            code, message = response.code, response.message
+        except aiosmtplib.SMTPResponseException as error:
+            code, message = error.code, error.message
+        await client.rset()
+    return code, message

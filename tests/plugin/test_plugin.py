@@ -1,0 +1,82 @@
+"""The pytest plugin as a user meets it: options, markers, and one clean line for a bad inventory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A user's directory: the lab inventory and its key paths, our ini settings, no conftest of ours."""
+    pytester.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\n")
+    shutil.copy(REPO / "hosts.yml", pytester.path / "hosts.yml")
+    return pytester
+
+
+def test_help_lists_the_mxdrill_options(project: pytest.Pytester) -> None:
+    result = project.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--hosts=PATH*", "*--probes=N*", "*--keep-probes*"])
+    assert result.ret == 0
+
+
+def test_markers_are_registered_for_strict_markers(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.disruptive
+        def test_marked():
+            pass
+        """
+    )
+    result = project.runpytest("--hosts=hosts.yml", "-m", "not disruptive")
+    result.assert_outcomes(deselected=1)
+    result = project.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.disruptive:*"])
+
+
+def test_a_bad_inventory_is_one_error_line_with_file_line_and_key(project: pytest.Pytester) -> None:
+    text = (project.path / "hosts.yml").read_text().replace("mxdrill_mx_priority: 10", "mxdrill_mx_priority: ten")
+    (project.path / "broken.yml").write_text(text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "mxdrill_mx_priority: ten" in l)
+    project.makepyfile("def test_never(): pass")
+    result = project.runpytest("--hosts=broken.yml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [l for l in result.stderr.lines if l.startswith("ERROR:")]
+    assert len(errors) == 1, result.stderr.lines
+    assert f"broken.yml:{line}:" in errors[0] and "mxdrill_mx_priority" in errors[0]
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_missing_inventory_file_is_named(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_never(): pass")
+    result = project.runpytest("--hosts=nowhere.yml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "nowhere.yml" in result.stderr.str() and "Traceback" not in result.stderr.str()
+
+
+def test_the_drill_is_parametrized_per_pair_and_fault(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        class TestX:
+            def test_step(self, scenario):
+                assert scenario.fault == "stop"
+        """
+    )
+    result = project.runpytest("--hosts=hosts.yml", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_step?mx1.example.test->mx2.example.test:stop?*"])
+
+
+def test_without_an_inventory_drill_fixtures_skip_with_how_to(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\naddopts = -p no:pytest11.testinfra\n")
+    pytester.makepyfile("def test_needs(inventory): pass")
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*pass --hosts=PATH*"])

@@ -1,0 +1,66 @@
+"""Pure parts of probes and mailbox scans: tokens, queue ids from 250 replies, counting by location."""
+
+from __future__ import annotations
+
+from mxdrill import mailbox, smtp
+from mxdrill.deadman import _self_excluding, heal_command
+
+
+def test_probe_carries_its_token_in_message_id_header_and_subject() -> None:
+    probe = smtp.make_probe("20261124T150000-abc123", 7, "probe@example.test", "mxdrill@mxdrill.invalid", "outage")
+    message = smtp.build_message(probe)
+    assert probe.token == "mxdrill-20261124T150000-abc123-007"
+    assert message["Message-Id"] == f"<{probe.token}@mxdrill.probe>"
+    assert message[smtp.PROBE_HEADER] == probe.token
+    assert probe.token in message["Subject"] and "outage" in message["Subject"]
+
+
+def test_queue_id_comes_from_the_accepting_reply() -> None:
+    target = smtp.MxTarget(20, "mx2.example.test", "198.51.100.12", "mx2.example.test")
+    probe = smtp.make_probe("r", 1, "probe@example.test", "a@b", "outage")
+    delivery = smtp.Delivery(probe, [
+        smtp.Attempt(target, "unreachable", None, "ConnectionRefusedError", 0.0, 0.001),
+        smtp.Attempt(target, "accepted", 250, "2.0.0 Ok: queued as 4F2A1FDE3BF", 0.0, 0.01),
+    ])
+    assert delivery.accepted is delivery.attempts[1]
+    assert delivery.queue_id == "4F2A1FDE3BF"
+
+
+SCAN = """#mount fuse.sshfs vmail@198.51.100.20:/srv/vhosts
+/var/mail/vhosts/example.test/probe/new/1.V1.mx1:Message-Id: <mxdrill-run1-001@mxdrill.probe>
+/var/mail/vhosts/example.test/probe/cur/2.V2.mx1:2,S:Message-ID: <mxdrill-run1-002@mxdrill.probe>
+/var/mail/vhosts/example.test/probe/new/3.V3.mx2:Message-Id: <mxdrill-run1-002@mxdrill.probe>
+"""
+
+
+def test_scan_counts_copies_per_token_and_names_the_shared_location() -> None:
+    scan = mailbox.parse_scan("mx1.example.test", "/var/mail/vhosts", SCAN, "fuse.sshfs")
+    assert scan.location == "198.51.100.20:/srv/vhosts"
+    assert scan.copies == {"mxdrill-run1-001": 1, "mxdrill-run1-002": 2}
+    assert scan.paths["mxdrill-run1-002"][0].endswith("/cur/2.V2.mx1:2,S")
+
+
+def test_a_local_disk_is_its_own_location_per_host() -> None:
+    scan = mailbox.parse_scan("mx2.example.test", "/var/mail/vhosts", "#mount ext4 /dev/vda\n", "nfs4")
+    assert scan.location == "mx2.example.test:/var/mail/vhosts (local ext4)"
+    assert not scan.copies
+
+
+def test_nfs_sources_with_and_without_user_are_the_same_store() -> None:
+    assert mailbox.normalize_source("vmail@10.0.0.5:/export") == mailbox.normalize_source("10.0.0.5:/export")
+
+
+def test_maildir_dirs_are_new_and_cur_of_each_recipient() -> None:
+    assert mailbox.maildir_dirs("/var/mail/vhosts/", ["example.test/probe/"]) == [
+        "/var/mail/vhosts/example.test/probe/new", "/var/mail/vhosts/example.test/probe/cur",
+    ]
+
+
+def test_dead_man_heal_is_idempotent_and_its_pattern_does_not_match_itself() -> None:
+    assert heal_command("postfix status", "systemctl start postfix") == "postfix status >/dev/null 2>&1 || systemctl start postfix"
+    pattern = _self_excluding("mxdrill-deadman-r1-mx1")
+    assert pattern == "[m]xdrill-deadman-r1-mx1"
+    import re
+
+    assert re.search(pattern, "sh -c sleep 300; x mxdrill-deadman-r1-mx1")
+    assert not re.search(pattern, f"pkill -f -- {pattern}")

@@ -1,0 +1,108 @@
+"""The failover drill of seed 003 ("Test de basculement"), end to end, for each (primary, backup) pair.
+
+Steps run in order and share one `drill`; a step whose preconditions failed is skipped with the
+reason, so nothing disruptive runs unless preflight found the backup healthy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mxdrill import checker, postfix
+from mxdrill.drill import Drill
+from mxdrill.faults import Nemesis
+from mxdrill.preflight import accepts_domain, dns_matches_inventory, refuses_relay, smtp_answers, storage_mount
+
+
+class TestFailover:
+    def test_preflight_backup_is_healthy(self, drill: Drill) -> None:
+        """DNS as declared, both MXs answer, the backup takes the domain and refuses relaying."""
+        inventory, backup = drill.inventory, drill.scenario.backup
+        findings = [
+            dns_matches_inventory(inventory),
+            smtp_answers(drill.scenario.primary),
+            smtp_answers(backup),
+            accepts_domain(backup, inventory.recipients[0]),
+            refuses_relay(backup),
+        ]
+        drill.prepare()
+        if drill.backup_role == "delivers":
+            findings.append(storage_mount(drill.backup, backup.mailbox_base, inventory.storage_fstype))
+        for finding in findings:
+            drill.history.append("preflight", host=finding.host, check=finding.check, ok=finding.ok, detail=finding.detail)
+        bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if not f.ok]
+        assert not bad, "backup not healthy, nothing disruptive will run: " + " | ".join(bad)
+        drill.resolve_targets()
+        drill.mark("preflight")
+
+    def test_primary_takes_probes_while_up(self, drill: Drill) -> None:
+        drill.require("preflight")
+        deliveries = drill.send("before")
+        takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in deliveries}
+        assert all(h == drill.scenario.primary.name for h in takers.values()), f"probes not taken by the primary: {takers}"
+        drill.mark("before")
+
+    @pytest.mark.disruptive
+    def test_stop_primary(self, drill: Drill) -> None:
+        drill.require("preflight", "before")
+        assert drill.nemesis is not None
+        drill.stop_primary(drill.nemesis)
+        drill.mark("stopped")
+
+    @pytest.mark.disruptive
+    def test_backup_accepts_probes_during_outage(self, drill: Drill) -> None:
+        drill.require("stopped")
+        deliveries = drill.send("outage")
+        problems = [
+            f"{d.probe.token}: " + "; ".join(f"{a.target.name} {a.outcome} {a.code} {a.reply}" for a in d.attempts)
+            for d in deliveries
+            if not d.accepted or d.accepted.target.host != drill.scenario.backup.name or not d.queue_id
+        ]
+        assert not problems, "the backup did not take every probe: " + " | ".join(problems)
+        drill.mark("outage")
+
+    @pytest.mark.disruptive
+    def test_backup_queue_and_log_show_each_probe(self, drill: Drill) -> None:
+        drill.require("outage")
+        expected = {d.queue_id: d.probe.token for d in drill.probes_of("outage")}
+        log = drill.cursor.read(drill.backup)
+        trails = postfix.trails_by_message_id(log)
+        missing_in_log = [token for token in expected.values() if f"{token}@mxdrill.probe" not in trails]
+        assert not missing_in_log, f"{drill.scenario.backup.name}'s mail log has no acceptance of {missing_in_log}"
+        if drill.backup_role == "relays":
+            not_deferred = [
+                token for token in expected.values()
+                if not any(t.with_status("deferred") for t in trails[f"{token}@mxdrill.probe"])
+            ]
+            assert not not_deferred, f"{drill.scenario.backup.name}'s mail log shows no status=deferred for {not_deferred}"
+            queued = {m.queue_id: m for m in drill.backup_queue()}
+            not_queued = [token for qid, token in expected.items() if qid not in queued]
+            assert not not_queued, f"{drill.scenario.backup.name}'s queue (postqueue -j) lacks {not_queued}"
+            for qid, token in expected.items():
+                drill.history.append("probe.queued", probe=token, host=drill.scenario.backup.name,
+                                     queue_id=qid, queue_name=queued[qid].queue_name)
+        drill.mark("queued")
+
+    @pytest.mark.disruptive
+    def test_restart_primary_and_drain(self, drill: Drill) -> None:
+        drill.require("stopped")
+        seconds = drill.heal_and_drain(drill.inventory.drain_deadline)
+        drill.history.append("phase.end", name="drain", seconds=seconds)
+        drill.mark("drained")
+
+    def test_primary_is_preferred_again(self, drill: Drill) -> None:
+        """Seed 003 step 7: with the primary back, new mail goes to it again."""
+        drill.require("drained")
+        deliveries = drill.send("after")
+        takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in deliveries}
+        assert all(h == drill.scenario.primary.name for h in takers.values()), f"probes not taken by the primary: {takers}"
+        drill.mark("after")
+
+    def test_each_probe_delivered_exactly_once(self, drill: Drill) -> None:
+        """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location."""
+        drill.require("before")
+        drill.await_delivered(drill.inventory.drain_deadline)
+        drill.record_found()
+        verdict = checker.check_delivered_once(drill.history, drill.deliveries)
+        assert verdict.status == "pass", verdict.detail
+        drill.mark("delivered-once")

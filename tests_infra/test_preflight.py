@@ -1,0 +1,46 @@
+"""Non-disruptive checks (acceptance after a migration): DNS, SMTP health, the backup takes the domain
+and refuses relaying, shared storage mounted on every MX and written through from each to the others."""
+
+from __future__ import annotations
+
+import pytest
+
+from mxdrill import preflight
+from mxdrill.inventory import Inventory
+from mxdrill.remote import Sessions
+
+
+def test_dns_mx_records_match_the_inventory(inventory: Inventory) -> None:
+    finding = preflight.dns_matches_inventory(inventory)
+    assert finding.ok, finding.detail
+
+
+def test_every_mx_answers_smtp(inventory: Inventory) -> None:
+    findings = [preflight.smtp_answers(host) for host in inventory.mxs]
+    bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
+    assert not bad, " | ".join(bad)
+
+
+def test_every_backup_accepts_the_domain_and_refuses_relaying(inventory: Inventory) -> None:
+    findings = []
+    for backup in inventory.backups:
+        findings += [preflight.accepts_domain(backup, inventory.recipients[0]), preflight.refuses_relay(backup)]
+    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if not f.ok]
+    assert not bad, " | ".join(bad)
+
+
+def test_shared_storage_is_mounted_on_every_delivering_mx(inventory: Inventory, sessions: Sessions) -> None:
+    delivering = [h for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
+    findings = [preflight.storage_mount(sessions[h], h.mailbox_base, inventory.storage_fstype) for h in delivering]
+    bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
+    assert not bad, " | ".join(bad)
+
+
+def test_a_write_on_each_mx_is_read_on_every_other(inventory: Inventory, sessions: Sessions, run_id: str) -> None:
+    """Seed 003 Problème 3's own test (touch on one MX, ls on the other), with a deadline for NFS caching."""
+    delivering = [sessions[h] for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
+    if len(delivering) < 2:
+        pytest.skip("fewer than two MXs deliver into mailboxes here (the backup relays): nothing to share")
+    findings = preflight.cross_writes(delivering, inventory.primary.mailbox_base, run_id)
+    bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
+    assert not bad, " | ".join(bad)
