@@ -34,8 +34,12 @@ def copies_per_probe(history: History) -> dict[str, int]:
     return dict(totals)
 
 
-def check_delivered_once(history: History, probes: Iterable[str]) -> Verdict:
-    """Every probe in exactly one mailbox copy; names every lost and every duplicated probe."""
+def check_delivered_once(history: History, probes: Iterable[str], home: str | None = None) -> Verdict:
+    """Every probe in exactly one mailbox copy, in the `home` store (the primary's) if given.
+
+    Names every lost, duplicated and misplaced probe: a probe found only outside the primary's store
+    was delivered where the users do not read their mail (a split store, seed 003 Problème 3).
+    """
     wanted = sorted(probes)
     if not history.of_kind("probe.found"):
         return Verdict("delivered-once", "unknown", "no mailbox was read", {"probes": len(wanted)})
@@ -45,8 +49,9 @@ def check_delivered_once(history: History, probes: Iterable[str]) -> Verdict:
     locations = defaultdict(set)
     for event in history.of_kind("probe.found"):
         locations[event.probe].add(str(event.data.get("location")))
-    data = {"probes": len(wanted), "lost": lost, "duplicated": duplicated}
-    if not lost and not duplicated:
+    misplaced = sorted(p for p in wanted if home is not None and copies.get(p, 0) and home not in locations[p])
+    data = {"probes": len(wanted), "lost": lost, "duplicated": duplicated, "misplaced": misplaced}
+    if not lost and not duplicated and not misplaced:
         return Verdict("delivered-once", "pass", f"all {len(wanted)} probes delivered exactly once", data)
     parts = []
     if lost:
@@ -54,6 +59,9 @@ def check_delivered_once(history: History, probes: Iterable[str]) -> Verdict:
     if duplicated:
         shown = ", ".join(f"{p} ×{n} in {sorted(locations[p])}" for p, n in sorted(duplicated.items()))
         parts.append(f"duplicated {len(duplicated)}: {shown}")
+    if misplaced:
+        shown = ", ".join(f"{p} in {sorted(locations[p])}" for p in misplaced)
+        parts.append(f"outside the primary's store {home} (split storage) {len(misplaced)}: {shown}")
     return Verdict("delivered-once", "fail", "; ".join(parts), data)
 
 

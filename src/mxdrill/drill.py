@@ -66,6 +66,35 @@ class LogCursor:
         return [event for event in events if event is not None]
 
 
+@dataclass(frozen=True)
+class QueuedProbe:
+    token: str
+    queue_id: str
+    queue_name: str
+    reason: str
+
+
+@dataclass
+class BackupEvidence:
+    """What the backup's log and queue show of the probes it accepted during the outage."""
+
+    relays: bool
+    not_in_log: list[str] = field(default_factory=list)
+    not_deferred: list[str] = field(default_factory=list)
+    not_queued: list[str] = field(default_factory=list)
+    queued: list[QueuedProbe] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.not_in_log:
+            found.append(f"mail log shows no acceptance of {self.not_in_log}")
+        if self.not_deferred:
+            found.append(f"mail log shows no status=deferred for {self.not_deferred}")
+        if self.not_queued:
+            found.append(f"queue (postqueue -j) lacks {self.not_queued}")
+        return found
+
+
 @dataclass
 class Drill:
     scenario: Scenario
@@ -176,6 +205,36 @@ class Drill:
             d.queue_id for d in self.deliveries.values()
             if d.queue_id and d.accepted and d.accepted.target.host == self.scenario.backup.name
         }
+
+    def backup_evidence(self) -> BackupEvidence:
+        """One look at the backup's log (since the cursor) and, for a queueing backup, its queue."""
+        expected = {d.queue_id: d.probe for d in self.probes_of("outage") if d.queue_id}
+        trails = postfix.trails_by_message_id(self.cursor.read(self.backup))
+        evidence = BackupEvidence(relays=self.backup_role == "relays")
+        for probe in expected.values():
+            probe_trails = trails.get(probe.message_id, [])
+            if not any(t.accepted for t in probe_trails):
+                evidence.not_in_log.append(probe.token)
+            if evidence.relays and not any(t.with_status("deferred") for t in probe_trails):
+                evidence.not_deferred.append(probe.token)
+        if evidence.relays:
+            queue = {m.queue_id: m for m in self.backup_queue()}
+            for queue_id, probe in expected.items():
+                entry = queue.get(queue_id)
+                if entry is None:
+                    evidence.not_queued.append(probe.token)
+                else:
+                    reason = next((r for _a, r in entry.recipients if r), "")
+                    evidence.queued.append(QueuedProbe(probe.token, queue_id, entry.queue_name, reason))
+        return evidence
+
+    def await_backup_evidence(self, deadline: float) -> BackupEvidence:
+        end = time.monotonic() + deadline
+        evidence = self.backup_evidence()
+        while evidence.problems() and time.monotonic() < end:
+            time.sleep(0.1)
+            evidence = self.backup_evidence()
+        return evidence
 
     def heal_and_drain(self, deadline: float) -> float:
         """Restart the primary, flush the backup, wait until its queue holds no probe and every probe is in a mailbox."""

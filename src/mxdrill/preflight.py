@@ -112,34 +112,52 @@ def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:
     return Finding("storage-mounted", remote.host.name, ok, detail)
 
 
+def same_store(remotes: list[Remote], base: str) -> Finding:
+    """Every delivering MX mounts the mailbox base from one source: two sources = a split store."""
+    from mxdrill.mailbox import normalize_source
+
+    sources = {}
+    for remote in remotes:
+        mount = remote.facts.mount_point(base)
+        sources[remote.host.name] = normalize_source(mount.device) if mount.exists else "(not mounted)"
+    ok = len(set(sources.values())) == 1
+    detail = ", ".join(f"{name}: {source}" for name, source in sources.items())
+    if not ok:
+        detail += "; mail taken by one MX would be invisible from the other (seed 003 Problème 3)"
+    return Finding("storage-same-source", ",".join(sources), ok, detail)
+
+
 def cross_writes(remotes: list[Remote], base: str, run_id: str, deadline: float = 10.0) -> list[Finding]:
-    """A marker written on each MX must be read on every other within `deadline` (NFS attribute caching)."""
-    findings = []
+    """A marker written on each MX must be read on every other within `deadline` (NFS attribute caching).
+
+    All (reader, writer) pairs are polled in one loop against one deadline, so a broken store costs
+    the deadline once, not once per pair.
+    """
     markers = {r.host.name: f"{base.rstrip('/')}/.mxdrill-{run_id}-{r.host.name}" for r in remotes}
+    waiting = [(reader, writer) for writer in remotes for reader in remotes if reader is not writer]
+    findings = []
+    start = time.monotonic()
     try:
         for writer in remotes:
             writer.check(f"echo {shlex.quote(writer.host.name)} > {shlex.quote(markers[writer.host.name])}")
-        for writer in remotes:
-            for reader in remotes:
-                if reader is writer:
-                    continue
-                findings.append(_read_marker(reader, writer.host.name, markers[writer.host.name], deadline))
+        while waiting:
+            for reader, writer in list(waiting):
+                result = reader.run(f"cat {shlex.quote(markers[writer.host.name])}")
+                if result.rc == 0 and result.stdout.strip() == writer.host.name:
+                    waited = time.monotonic() - start
+                    findings.append(Finding("storage-cross-write", reader.host.name, True,
+                                            f"read {writer.host.name}'s marker after {waited:.2f}s"))
+                    waiting.remove((reader, writer))
+            if waiting and time.monotonic() - start > deadline:
+                break
+            time.sleep(0.1 if waiting else 0)
+        for reader, writer in waiting:
+            findings.append(Finding(
+                "storage-cross-write", reader.host.name, False,
+                f"{writer.host.name}'s marker {markers[writer.host.name]} not visible here after {deadline:g}s: "
+                "the MXs do not share this storage",
+            ))
     finally:
         for writer in remotes:
             writer.run(f"rm -f {shlex.quote(markers[writer.host.name])}")
     return findings
-
-
-def _read_marker(reader: Remote, writer: str, path: str, deadline: float) -> Finding:
-    start = time.monotonic()
-    while True:
-        result = reader.run(f"cat {shlex.quote(path)}")
-        if result.rc == 0 and result.stdout.strip() == writer:
-            waited = time.monotonic() - start
-            return Finding("storage-cross-write", reader.host.name, True, f"read {writer}'s marker after {waited:.2f}s")
-        if time.monotonic() - start > deadline:
-            return Finding(
-                "storage-cross-write", reader.host.name, False,
-                f"{writer}'s marker {path} not visible here after {deadline:g}s: the MXs do not share this storage",
-            )
-        time.sleep(0.1)

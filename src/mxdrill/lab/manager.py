@@ -169,17 +169,36 @@ def up(topology: Topology, prefix: ipaddress.IPv4Network, paths: LabPaths, say: 
             network.build(prefix)
         topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
         TOPOLOGY_FILE.write_text(topology + "\n")
-        for lab_host in to_boot:
-            say(f"booting {lab_host.fqdn} ({lab_host.address(prefix)}, {lab_host.role})")
-            hosts.boot(lab_host, topology, prefix, keys)
-        pending = readiness.probes(topology, prefix, only=[h.name for h in to_boot])
-        left = readiness.wait_all(
-            pending, UP_DEADLINE_SECONDS,
-            lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
-        )
-        if left:
-            raise LabError(_not_up_message(left))
+        _boot_and_wait(to_boot, topology, prefix, keys, say)
         say(f"up in {time.monotonic() - started:.1f}s ({topology} topology); ssh config: {paths.ssh_dir / 'ssh_config'}")
+
+
+def reboot(host_name: str, paths: LabPaths, prefix: ipaddress.IPv4Network = topo.DEFAULT_PREFIX, say: Say = _print) -> None:
+    """Restart one host from its pristine layers (undoes whatever a test broke on it)."""
+    require_root()
+    lab_host = topo.host(host_name)
+    with locked():
+        topology = current_topology()
+        if topology is None:
+            raise LabError("the lab is not up: run `mxdrill lab up` first")
+        keys = ensure_keys(paths, prefix)
+        hosts.kill([lab_host.namespace])
+        _boot_and_wait([lab_host], topology, prefix, keys, say)  # type: ignore[arg-type]
+
+
+def _boot_and_wait(
+    to_boot: list[topo.LabHost], topology: Topology, prefix: ipaddress.IPv4Network, keys: configs.LabKeys, say: Say
+) -> None:
+    for lab_host in to_boot:
+        say(f"booting {lab_host.fqdn} ({lab_host.address(prefix)}, {lab_host.role})")
+        hosts.boot(lab_host, topology, prefix, keys)
+    pending = readiness.probes(topology, prefix, only=[h.name for h in to_boot])
+    left = readiness.wait_all(
+        pending, UP_DEADLINE_SECONDS,
+        lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
+    )
+    if left:
+        raise LabError(_not_up_message(left))
 
 
 def _only_mx2_differs(running: str, prefix: ipaddress.IPv4Network) -> bool:

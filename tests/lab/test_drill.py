@@ -1,0 +1,98 @@
+"""The drill as a postmaster runs it (`pytest --hosts=hosts.yml`), against the lab: it passes on a healthy
+lab in both topologies, and fails naming the cause when the lab is broken the way seed 003 warns about."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mxdrill.lab import manager
+
+from lab_helpers import REPO, ssh
+
+
+def run_drill(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """Run the drill suites in a child pytest, like a user; return its output and its recorded history."""
+    reports = tmp_path / "reports"
+    argv = [sys.executable, "-m", "pytest", "--hosts=hosts.yml", f"--reports={reports}", "-p", "no:cacheprovider",
+            "-q", "-rs", "tests_infra", *extra]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
+    history_file = reports / "latest" / "history.jsonl"
+    events = [json.loads(line) for line in history_file.read_text().splitlines()] if history_file.exists() else []
+    return result, events
+
+
+def kinds(events: list[dict]) -> list[str]:
+    return [e["kind"] for e in events]
+
+
+def primary_running(lab: manager.LabPaths) -> bool:
+    return ssh(lab, "mx1", "postfix status", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("topology", ["shared", "relay"])
+def test_the_drill_passes_on_a_healthy_lab(topology: str, lab: manager.LabPaths, tmp_path: Path) -> None:
+    result, events = run_drill(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "failed" not in result.stdout.splitlines()[-1]
+    assert kinds(events).count("fault.injected") == 1 and kinds(events).count("fault.healed") == 1
+    accepted_by_backup = [e for e in events if e["kind"] == "probe.accepted" and e["data"]["role"] == "backup"]
+    assert len(accepted_by_backup) == 3 and all(e["data"]["queue_id"] for e in accepted_by_backup)
+    if topology == "relay":
+        assert kinds(events).count("probe.queued") == 3
+    assert primary_running(lab)
+    leftover = ssh(lab, "storage", "grep -rl 'X-Mxdrill-Probe' /srv/vhosts | wc -l").stdout.strip()
+    assert leftover == "0", "a passing drill must remove its probes"
+
+
+@pytest.fixture
+def mx2_broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
+    """Break mx2 with the given shell command; reboot it from pristine layers afterwards."""
+    request.addfinalizer(lambda: manager.reboot("mx2", lab, say=lambda _m: None))
+
+    def breaker(command: str) -> None:
+        ssh(lab, "mx2", command)
+
+    return breaker
+
+
+@pytest.mark.parametrize("topology", ["shared", "relay"])
+def test_a_backup_that_refuses_the_domain_stops_the_drill_before_any_fault(
+    topology: str, lab: manager.LabPaths, mx2_broken, tmp_path: Path
+) -> None:
+    """Seed 003 Problème 2: 'Relay access denied' on MX2."""
+    mx2_broken("postconf -e virtual_mailbox_domains= relay_domains= && postfix reload")
+    result, events = run_drill(tmp_path)
+    assert result.returncode == 1
+    assert "Relay access denied" in result.stdout
+    assert "accepts-domain on mx2.example.test" in result.stdout
+    assert "fault.injected" not in kinds(events), "nothing disruptive may run when the backup is unhealthy"
+    assert "not run: earlier step(s) preflight did not pass" in result.stdout
+    assert primary_running(lab)
+
+
+def test_a_backup_delivering_to_its_local_disk_is_caught(lab: manager.LabPaths, mx2_broken, tmp_path: Path) -> None:
+    """Seed 003 Problème 3: the MXs store locally instead of sharing; found before mail is split."""
+    mx2_broken("umount -l /var/mail/vhosts")
+    result, events = run_drill(tmp_path)
+    assert result.returncode == 1
+    assert "storage-mounted on mx2.example.test" in result.stdout
+    assert "local disk" in result.stdout
+    assert "fault.injected" not in kinds(events)
+    assert primary_running(lab)
+
+
+def test_a_backup_mounting_another_store_is_a_split(lab: manager.LabPaths, mx2_broken, tmp_path: Path) -> None:
+    """Same mount type, other source: each MX would fill its own store (Problème 3, subtler)."""
+    mx2_broken(
+        "umount -l /var/mail/vhosts && sshfs vmail@198.51.100.20:/tmp /var/mail/vhosts "
+        "-o allow_other,IdentityFile=/etc/mxdrill-lab/id_ed25519,UserKnownHostsFile=/etc/mxdrill-lab/known_hosts,BatchMode=yes"
+    )
+    result, events = run_drill(tmp_path)
+    assert result.returncode == 1
+    assert "storage-same-source" in result.stdout and "198.51.100.20:/tmp" in result.stdout
+    assert "fault.injected" not in kinds(events)
