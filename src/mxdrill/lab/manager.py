@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import ipaddress
 import os
 import shutil
@@ -40,6 +41,7 @@ REQUIRED_PROGRAMS = {
 }
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOPOLOGY_FILE = topo.RUN_DIR / "topology"
+KEYS_FILE = topo.RUN_DIR / "keys.sha256"
 LOCK_FILE = Path("/run/mxdrill-lab.lock")
 UP_DEADLINE_SECONDS = 60.0
 
@@ -131,6 +133,19 @@ def ensure_keys(paths: LabPaths, prefix: ipaddress.IPv4Network) -> configs.LabKe
     return keys
 
 
+def keys_fingerprint(keys: configs.LabKeys) -> str:
+    """Identifies the key set a running lab was booted with (another checkout has other keys)."""
+    material = keys.client_public + "".join(keys.host_public[h.name] for h in topo.HOSTS)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def running_with(keys: configs.LabKeys) -> bool:
+    try:
+        return KEYS_FILE.read_text().strip() == keys_fingerprint(keys)
+    except OSError:
+        return False
+
+
 # --- up -----------------------------------------------------------------------------------------
 
 def current_topology() -> str | None:
@@ -153,6 +168,10 @@ def up(topology: Topology, prefix: ipaddress.IPv4Network, paths: LabPaths, say: 
         started = time.monotonic()
         keys = ensure_keys(paths, prefix)
         running = current_topology()
+        if running is not None and not running_with(keys):
+            say(f"the running lab was booted with other keys (another state directory than {paths.state_dir}): rebooting it")
+            _down_unlocked(say=lambda _m: None)
+            running = None
         if running == topology and network.lab_namespaces() and not failing(topology, prefix):
             say(f"already up ({topology} topology), every service answers")
             return
@@ -169,6 +188,7 @@ def up(topology: Topology, prefix: ipaddress.IPv4Network, paths: LabPaths, say: 
             network.build(prefix)
         topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
         TOPOLOGY_FILE.write_text(topology + "\n")
+        KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
         _boot_and_wait(to_boot, topology, prefix, keys, say)
         say(f"up in {time.monotonic() - started:.1f}s ({topology} topology); ssh config: {paths.ssh_dir / 'ssh_config'}")
 
@@ -182,6 +202,8 @@ def reboot(host_name: str, paths: LabPaths, prefix: ipaddress.IPv4Network = topo
         if topology is None:
             raise LabError("the lab is not up: run `mxdrill lab up` first")
         keys = ensure_keys(paths, prefix)
+        if not running_with(keys):
+            raise LabError(f"the running lab was booted with other keys than {paths.state_dir}: run `mxdrill lab up` from there")
         hosts.kill([lab_host.namespace])
         _boot_and_wait([lab_host], topology, prefix, keys, say)  # type: ignore[arg-type]
 
