@@ -82,6 +82,7 @@ class BackupEvidence:
     not_in_log: list[str] = field(default_factory=list)
     not_deferred: list[str] = field(default_factory=list)
     not_queued: list[str] = field(default_factory=list)
+    not_in_mailbox: list[str] = field(default_factory=list)
     queued: list[QueuedProbe] = field(default_factory=list)
 
     def problems(self) -> list[str]:
@@ -92,6 +93,8 @@ class BackupEvidence:
             found.append(f"mail log shows no status=deferred for {self.not_deferred}")
         if self.not_queued:
             found.append(f"queue (postqueue -j) lacks {self.not_queued}")
+        if self.not_in_mailbox:
+            found.append(f"delivers itself but these probes are in no mailbox: {self.not_in_mailbox}")
         return found
 
 
@@ -111,6 +114,7 @@ class Drill:
     maildirs: list[str] = field(default_factory=list)
     fault: StopService | None = None
     nemesis: Nemesis | None = None
+    started: float = field(default_factory=time.monotonic)
     _sequence: int = 0
     _delivered: set[str] = field(default_factory=set)
 
@@ -131,13 +135,34 @@ class Drill:
         self.passed.add(step)
 
     def require(self, *steps: str) -> None:
-        """Skip a step whose preconditions did not pass, saying which one; never stop a primary blindly."""
+        """Skip a step whose preconditions did not pass, saying which one; never stop a primary blindly.
+
+        Also enforces the whole drill's deadline: past it, the step fails (and the class finalizer heals).
+        """
+        elapsed = time.monotonic() - self.started
+        if elapsed > self.inventory.drill_deadline:
+            pytest.fail(f"drill deadline of {self.inventory.drill_deadline:g}s (mxdrill_drill_deadline) hit after {elapsed:.0f}s; "
+                        "healing and stopping here", pytrace=False)
         missing = [step for step in steps if step not in self.passed]
         if missing:
             pytest.skip(f"not run: earlier step(s) {', '.join(missing)} did not pass for {self.scenario.id}")
 
     def probes_of(self, phase: str) -> list[smtp.Delivery]:
         return [d for d in self.deliveries.values() if d.probe.phase == phase]
+
+    def summary_lines(self) -> list[str]:
+        """Verdict, failover and drain seconds and the probe ledger, for the terminal and reports."""
+        tokens = list(self.deliveries)
+        failover = checker.failover_seconds(self.history)
+        drain = checker.drain_seconds(self.history)
+        verdict = checker.check_delivered_once(self.history, tokens) if tokens else None
+        counts = checker.ledger(self.history, tokens)
+        shown = lambda v: "n/a" if v is None else f"{v:.2f}s"  # noqa: E731
+        return [
+            f"{self.scenario.id}: delivered-once {verdict.status if verdict else 'unknown'}"
+            f" — failover {shown(failover)}, drain {shown(drain)}",
+            "  ledger: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()),
+        ]
 
     # --- steps ------------------------------------------------------------------------------------
 
@@ -226,6 +251,9 @@ class Drill:
                 else:
                     reason = next((r for _a, r in entry.recipients if r), "")
                     evidence.queued.append(QueuedProbe(probe.token, queue_id, entry.queue_name, reason))
+        else:  # a backup that delivers itself: the probes must already be in the shared mailbox
+            delivered = self.poll_delivered()
+            evidence.not_in_mailbox = [p.token for p in expected.values() if p.token not in delivered]
         return evidence
 
     def await_backup_evidence(self, deadline: float) -> BackupEvidence:

@@ -136,6 +136,9 @@ class Inventory(BaseModel):
     keep_probes: bool
     command_timeout: float
     drain_deadline: float
+    maintenance_window: str | None = None  # "always" or "HH:MM-HH:MM" (UTC, daily)
+    deadman_window: float = 300.0  # the host heals itself this long after a fault if the harness is gone
+    drill_deadline: float = 900.0  # the whole drill, all steps
     hosts: dict[str, Host]  # inventory hostname -> host, in file order
 
     # (host name, variable) -> (dotted key, line) where a local path was declared, for check_files.
@@ -231,6 +234,13 @@ def _recipient(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _maintenance_window(value: str) -> str:
+    """'always' (a lab, a test bed) or a daily UTC window 'HH:MM-HH:MM' (may wrap past midnight)."""
+    if value == "always" or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+        return value
+    raise ValueError(f"expected 'always' or a daily UTC window such as '22:00-02:00', got {value!r}")
+
+
 Text = Annotated[StrictStr, AfterValidator(_not_blank)]
 Address = Annotated[StrictStr, AfterValidator(_address)]
 IpAddress = Annotated[StrictStr, AfterValidator(_ip_address)]
@@ -274,6 +284,9 @@ class _DomainVars(BaseModel):
     mxdrill_keep_probes: StrictBool = False
     mxdrill_command_timeout: Seconds = 30.0
     mxdrill_drain_deadline: Seconds = 120.0
+    mxdrill_maintenance_window: Annotated[StrictStr, AfterValidator(_maintenance_window)] | None = None
+    mxdrill_deadman_window: Seconds = 300.0
+    mxdrill_drill_deadline: Seconds = 900.0
 
 
 DOMAIN_VARS = frozenset(_DomainVars.model_fields)
@@ -306,6 +319,9 @@ HINTS: dict[str, str] = {
     "mxdrill_keep_probes": "true or false (a YAML boolean, unquoted)",
     "mxdrill_command_timeout": "a positive number of seconds",
     "mxdrill_drain_deadline": "a positive number of seconds",
+    "mxdrill_maintenance_window": "'always' (a lab) or a daily UTC window such as '22:00-02:00'",
+    "mxdrill_deadman_window": "a positive number of seconds",
+    "mxdrill_drill_deadline": "a positive number of seconds",
 }
 ITEM_HINTS: dict[str, str] = {"mxdrill_recipients": "an e-mail address such as probe@example.com"}
 REQUIRED: dict[str, str] = {
@@ -816,6 +832,8 @@ def load_inventory(path: str | Path) -> Inventory:
         storage_fstype=domain.mxdrill_storage_fstype, vip=domain.mxdrill_vip,
         keep_probes=domain.mxdrill_keep_probes, command_timeout=domain.mxdrill_command_timeout,
         drain_deadline=domain.mxdrill_drain_deadline,
+        maintenance_window=domain.mxdrill_maintenance_window, deadman_window=domain.mxdrill_deadman_window,
+        drill_deadline=domain.mxdrill_drill_deadline,
         hosts={name: item.host for name, item in loaded.items()},
     )
     inventory._declared = _declared_paths(loaded, source)

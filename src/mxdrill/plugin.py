@@ -20,11 +20,14 @@ from mxdrill import pending
 from mxdrill.drill import Drill, Scenario, scenarios
 from mxdrill.faults import Nemesis
 from mxdrill.history import History
+from mxdrill.interlock import disruption_allowed
+from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
 from mxdrill.smtp import new_run_id
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
-RUN_KEY = pytest.StashKey[dict]()
+DRILLS_KEY = pytest.StashKey[list[Drill]]()
+SESSIONS_KEY = pytest.StashKey[Sessions]()
 
 MARKERS = {
     "disruptive": "stops or breaks something on a declared host (needs a maintenance window)",
@@ -42,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave the probe mails in the mailboxes for inspection")
     group.addoption("--reports", dest="mxdrill_reports", metavar="DIR", default=None,
                     help="where run reports go (default: ini mxdrill_reports or reports)")
+    group.addoption("--allow-disruption", dest="mxdrill_allow_disruption", action="store_true", default=False,
+                    help="allow disruptive steps (stopping the primary) outside a declared maintenance window")
+    group.addoption("--dry-run", dest="mxdrill_dry_run", action="store_true", default=False,
+                    help="print the drill's plan (commands, hosts, order, heals) and touch nothing")
     parser.addini("mxdrill_hosts", "default inventory path", default="hosts.yml")
     parser.addini("mxdrill_probes", "probe mails per phase", default="3")
     parser.addini("mxdrill_reports", "report directory", default="reports")
@@ -56,10 +63,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[INVENTORY_KEY] = None  # not a drill run (e.g. mxdrill's own unit tests)
         return
     try:
-        config.stash[INVENTORY_KEY] = inventory_module.load_inventory(path)
+        inv = config.stash[INVENTORY_KEY] = inventory_module.load_inventory(path)
     except inventory_module.InventoryError as error:
         raise pytest.UsageError(str(error)) from None
+    if config.getoption("mxdrill_dry_run"):
+        probes = int(config.getoption("mxdrill_probes") or config.getini("mxdrill_probes"))
+        print("\n".join(plan_lines(inv, probes)), flush=True)
+        pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The interlock: disruptive steps run only with an explicit opt-in or inside a maintenance window."""
+    if item.get_closest_marker("disruptive") is None:
+        return
+    inv = item.config.stash.get(INVENTORY_KEY, None)
+    allowed, why = disruption_allowed(item.config.getoption("mxdrill_allow_disruption"), inv.maintenance_window if inv else None)
+    if not allowed:
+        pytest.skip(why)
 
 
 def _translate_sigterm() -> None:
@@ -69,6 +90,23 @@ def _translate_sigterm() -> None:
 
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Test seam for the harness-fault tests: hold after a named step until a file disappears.
+
+    `MXDRILL_HOLD_AFTER=test_stop_primary MXDRILL_HOLD_FILE=/path` makes the run wait (at most 120 s)
+    right after that step, so a test can kill the run or cut a link at a known point. Unset: no effect.
+    """
+    result = yield
+    step, hold_file = os.environ.get("MXDRILL_HOLD_AFTER"), os.environ.get("MXDRILL_HOLD_FILE")
+    if step and hold_file and item.name.startswith(step):
+        Path(hold_file + ".reached").touch()
+        end = time.monotonic() + 120
+        while Path(hold_file).exists() and time.monotonic() < end:
+            time.sleep(0.05)
+    return result
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -114,8 +152,9 @@ def history(report_dir: Path) -> History:
 
 
 @pytest.fixture(scope="session")
-def sessions(inventory: inventory_module.Inventory) -> Iterator[Sessions]:
+def sessions(pytestconfig: pytest.Config, inventory: inventory_module.Inventory) -> Iterator[Sessions]:
     pool = Sessions(inventory.command_timeout)
+    pytestconfig.stash[SESSIONS_KEY] = pool
     yield pool
     pool.close_all()
 
@@ -131,7 +170,7 @@ def drill(
     sessions: Sessions, history: History, run_id: str, probes_per_phase: int,
 ) -> Iterator[Drill]:
     """One drill per (primary, backup, fault); its heals are registered here, before any step runs."""
-    nemesis = Nemesis(history, pending.state_file(inventory.path), run_id)
+    nemesis = Nemesis(history, pending.state_file(inventory.path), run_id, window=inventory.deadman_window)
     state = Drill(scenario, inventory, sessions, history, run_id, probes_per_phase, nemesis=nemesis)
 
     def heal_everything() -> None:
@@ -140,6 +179,7 @@ def drill(
             pytest.fail("; ".join(problems), pytrace=False)
 
     request.addfinalizer(heal_everything)
+    request.config.stash.setdefault(DRILLS_KEY, []).append(state)
     yield state
     keep = request.config.getoption("mxdrill_keep_probes") or inventory.keep_probes
     if not keep and "delivered-once" in state.passed:
@@ -153,3 +193,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     backups = ", ".join(f"{h.name} (MX {h.mx_priority})" for h in inv.backups)
     return [f"mxdrill: {inv.path} — domain {inv.domain}, primary {inv.primary.name} (MX {inv.primary.mx_priority}), backups {backups}",
             f"mxdrill: pid {os.getpid()}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The drill's numbers at the end of the run: who took the probes, failover and drain seconds."""
+    drills = config.stash.get(DRILLS_KEY, [])
+    if not drills:
+        return
+    terminalreporter.section("mxdrill")
+    for drill in drills:
+        for line in drill.summary_lines():
+            terminalreporter.write_line(line)
+    pool = config.stash.get(SESSIONS_KEY, None)
+    if pool is not None:
+        terminalreporter.write_line(f"SSH connections opened: {pool.connections}")

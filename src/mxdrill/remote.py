@@ -51,17 +51,52 @@ class StrictParamikoBackend(ParamikoBackend):
 
     @functools.cached_property
     def client(self) -> paramiko.SSHClient:  # type: ignore[override]
-        return connect(self.target)
+        client = connect(self.target)
+        self.connections_opened += 1
+        return client
 
     def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
         transport = self.client.get_transport()
         if transport is None:
             raise RemoteError(f"{self.target.name}: SSH connection is closed")
-        channel = transport.open_session(timeout=CONNECT_TIMEOUT)
+        channel = transport.open_session(timeout=min(CONNECT_TIMEOUT, self.command_timeout))
         try:
             return _run_bounded(channel, command, self.command_timeout, self.target.name)
         finally:
             channel.close()
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        """Like testinfra's run, but every SSH failure becomes a RemoteError naming the host.
+
+        A dropped connection is reopened once (a restarted sshd, a NAT timeout); a link that stays
+        dead is reported, never retried forever.
+        """
+        cmd = self.encode(self.get_command(command, *args))
+        try:
+            rc, stdout, stderr = self._exec_command(cmd)
+        except RemoteError:
+            raise
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            if self._transport_active():
+                raise RemoteError(f"{_describe(self.target)}: SSH failed: {error or type(error).__name__}") from None
+            self._drop_client()
+            try:
+                rc, stdout, stderr = self._exec_command(cmd)
+            except RemoteError:
+                raise
+            except (paramiko.SSHException, OSError, EOFError) as again:
+                raise RemoteError(f"{_describe(self.target)}: SSH failed after reconnecting: {again or type(again).__name__}") from None
+        return self.result(rc, cmd, stdout, stderr)
+
+    def _transport_active(self) -> bool:
+        client = self.__dict__.get("client")
+        transport = client.get_transport() if client is not None else None
+        return bool(transport and transport.is_active())
+
+    def _drop_client(self) -> None:
+        client = self.__dict__.pop("client", None)
+        if client is not None:
+            client.close()
 
 
 def _describe(host: Host) -> str:
@@ -86,12 +121,14 @@ def connect(host: Host) -> paramiko.SSHClient:
             timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
         )
     except paramiko.BadHostKeyException:
+        client.close()
         sock.close()
         raise RemoteError(
             f"{_describe(host)}: host key CHANGED compared with {host.ssh.known_hosts}; refusing to connect "
             "(if the change is expected, verify the new key and update known_hosts)"
         ) from None
     except paramiko.SSHException as error:
+        client.close()
         sock.close()
         if "not found in known_hosts" in str(error):
             raise RemoteError(
@@ -100,6 +137,7 @@ def connect(host: Host) -> paramiko.SSHClient:
             ) from None
         raise RemoteError(f"{_describe(host)}: SSH failed: {error}") from None
     except OSError as error:
+        client.close()
         sock.close()
         raise RemoteError(f"{_describe(host)}: SSH failed: {error}") from None
     return client
@@ -189,9 +227,8 @@ class Remote:
         return result.stdout
 
     def close(self) -> None:
-        if self._backend is not None and self.connected:
-            self._backend.client.close()
-            del self._backend.__dict__["client"]
+        if self._backend is not None:
+            self._backend._drop_client()
 
 
 class Sessions:
@@ -200,14 +237,17 @@ class Sessions:
     def __init__(self, command_timeout: float) -> None:
         self.command_timeout = command_timeout
         self._remotes: dict[str, Remote] = {}
-        self.opened = 0
 
     def __getitem__(self, host: Host) -> Remote:
         remote = self._remotes.get(host.name)
         if remote is None:
             remote = self._remotes[host.name] = Remote(host, self.command_timeout)
-            self.opened += 1
         return remote
+
+    @property
+    def connections(self) -> int:
+        """SSH connections actually opened (reconnects included): the drill's cost in handshakes."""
+        return sum(r.backend.connections_opened for r in self._remotes.values() if r._backend is not None)
 
     def close_all(self) -> None:
         for remote in self._remotes.values():

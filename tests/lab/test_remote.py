@@ -27,7 +27,7 @@ def test_one_session_per_host_is_reused(inventory: Inventory) -> None:
     try:
         for _ in range(3):
             assert pool[inventory.primary].check("hostname").strip() == "mx1.example.test"
-        assert pool.opened == 1
+        assert pool.connections == 1
     finally:
         pool.close_all()
 

@@ -1,0 +1,154 @@
+"""The harness never leaves a primary stopped: end the drill at each step with SIGINT, SIGTERM and
+SIGKILL (and once by cutting the SSH path to the primary); the primary must run again — at once
+after SIGINT/SIGTERM (finalizers heal), within the dead-man window after SIGKILL (the host heals
+itself) — and `mxdrill restore` must leave the lab healthy. The measured table goes to
+reports/kill-campaign.md."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mxdrill import pending
+from mxdrill.lab import manager
+from mxdrill.lab import topology as topo
+
+from lab_helpers import REPO, ssh
+
+STEPS = [
+    "test_preflight_backup_is_healthy",
+    "test_primary_takes_probes_while_up",
+    "test_stop_primary",
+    "test_backup_accepts_probes_during_outage",
+    "test_backup_queue_and_log_show_each_probe",
+    "test_restart_primary_and_drain",
+    "test_primary_is_preferred_again",
+    "test_each_probe_delivered_exactly_once",
+]
+SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+DEADMAN_WINDOW = 6
+RESULTS: list[tuple[str, str, float]] = []
+
+
+@pytest.fixture(scope="module")
+def campaign_inventory(lab_session: manager.LabPaths) -> Path:
+    """The lab inventory with a short dead-man window and command bound, so the campaign is quick."""
+    text = (REPO / "hosts.yml").read_text().replace(".lab/ssh/", "ssh/")
+    text = text.replace("  vars:\n", f"  vars:\n    mxdrill_deadman_window: {DEADMAN_WINDOW}\n    mxdrill_command_timeout: 5\n", 1)
+    path = lab_session.state_dir / "campaign-hosts.yml"
+    path.write_text(text)
+    yield path
+    write_table()
+
+
+def write_table() -> None:
+    if not RESULTS:
+        return
+    lines = ["| step | signal | seconds until mx1's Postfix ran again |", "|---|---|---|"]
+    lines += [f"| {step} | {sig} | {seconds:.2f} |" for step, sig, seconds in RESULTS]
+    out = REPO / "reports" / "kill-campaign.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+
+
+def start_drill(inventory: Path, step: str, hold: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    hold.touch()
+    env = os.environ | {"MXDRILL_HOLD_AFTER": step, "MXDRILL_HOLD_FILE": str(hold)}
+    argv = [sys.executable, "-m", "pytest", f"--hosts={inventory}", f"--reports={tmp_path / 'reports'}",
+            "-p", "no:cacheprovider", "-q", "tests_infra/test_failover.py"]
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_reached(proc: subprocess.Popen[str], hold: Path) -> None:
+    reached = Path(str(hold) + ".reached")
+    end = time.monotonic() + 60
+    while not reached.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the drill ended before reaching the step: {proc.stdout.read()[-2000:] if proc.stdout else ''}")
+        assert time.monotonic() < end, "the drill never reached the step"
+        time.sleep(0.02)
+
+
+def seconds_until_primary_runs(limit: float) -> float:
+    start = time.monotonic()
+    while subprocess.run(["ip", "netns", "exec", "mxd-mx1", "true"]).returncode == 0:
+        status = subprocess.run(["nsenter", "-t", str(_mx1_pid()), "-m", "-u", "-n", "-p", "postfix", "status"],
+                                capture_output=True)
+        if status.returncode == 0:
+            return time.monotonic() - start
+        if time.monotonic() - start > limit:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"mx1's Postfix was not running again within {limit}s")
+
+
+def _mx1_pid() -> int:
+    from mxdrill.lab import hosts
+
+    pid = hosts.init_pid(topo.host("mx1"))
+    assert pid is not None
+    return pid
+
+
+def restore_and_check(inventory: Path, lab: manager.LabPaths) -> None:
+    result = subprocess.run([sys.executable, "-m", "mxdrill.cli", "restore", "--hosts", str(inventory)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pending.load(pending.state_file(inventory)) == []
+    assert ssh(lab, "mx1", "pgrep -f '[m]xdrill-deadman' || true").stdout.strip() == "", "a dead-man switch was left armed"
+    assert manager.failing("shared", topo.DEFAULT_PREFIX) == []
+
+
+@pytest.mark.parametrize("sig", list(SIGNALS))
+@pytest.mark.parametrize("step", STEPS)
+def test_ending_the_drill_never_leaves_the_primary_down(
+    step: str, sig: str, campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    proc = start_drill(campaign_inventory, step, hold, tmp_path)
+    try:
+        wait_reached(proc, hold)
+        proc.send_signal(SIGNALS[sig])
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    limit = DEADMAN_WINDOW + 10 if sig == "SIGKILL" else 5
+    seconds = seconds_until_primary_runs(limit)
+    RESULTS.append((step, sig, seconds))
+    if sig != "SIGKILL":
+        assert seconds < 1.0, f"after {sig} the finalizers should have healed the primary already ({seconds:.2f}s)"
+    restore_and_check(campaign_inventory, lab)
+
+
+def test_cutting_the_ssh_path_to_the_primary_leaves_it_to_the_dead_man(
+    campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    proc = start_drill(campaign_inventory, "test_stop_primary", hold, tmp_path)
+    cut = ["ip", "netns", "exec", "mxd-mx1", "nft"]
+    try:
+        wait_reached(proc, hold)
+        subprocess.run([*cut, "add table inet mxdrill_cut"], check=True)
+        subprocess.run([*cut, "add chain inet mxdrill_cut input { type filter hook input priority 0 ; }"], check=True)
+        subprocess.run([*cut, "add rule inet mxdrill_cut input tcp dport 22 drop"], check=True)
+        cut_at = time.monotonic()
+        hold.unlink()  # the drill goes on, but can no longer reach mx1 over SSH
+        seconds = seconds_until_primary_runs(DEADMAN_WINDOW + 10) + (time.monotonic() - cut_at) * 0
+        RESULTS.append(("SSH path cut after test_stop_primary", "link cut", seconds))
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode != 0, "a drill that lost its primary's SSH must not pass"
+        assert "heal of stop on mx1.example.test failed" in output, output[-3000:]
+    finally:
+        subprocess.run([*cut, "delete table inet mxdrill_cut"], check=False)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    restore_and_check(campaign_inventory, lab)
