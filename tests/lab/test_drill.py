@@ -45,8 +45,9 @@ def test_the_drill_passes_on_a_healthy_lab(topology: str, lab: manager.LabPaths,
     if topology == "relay":
         assert kinds(events).count("probe.queued") == 3
     assert primary_running(lab)
-    leftover = ssh(lab, "storage", "grep -rl 'X-Mxdrill-Probe' /srv/vhosts | wc -l").stdout.strip()
-    assert leftover == "0", "a passing drill must remove its probes"
+    run_prefix = next(e["probe"] for e in events if e["probe"]).rsplit("-", 1)[0]  # mxdrill-<run id>
+    leftover = ssh(lab, "storage", f"grep -rl 'X-Mxdrill-Probe: {run_prefix}-' /srv/vhosts | wc -l").stdout.strip()
+    assert leftover == "0", "a passing drill must remove its own probes"
 
 
 @pytest.fixture
