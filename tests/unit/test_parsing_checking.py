@@ -1,0 +1,127 @@
+"""What Postfix prints, parsed; and the checkers run on recorded histories (no hosts involved)."""
+
+from __future__ import annotations
+
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from mxdrill import checker, postfix
+from mxdrill.history import History
+
+QUEUE = """{"queue_name": "deferred", "queue_id": "2D559FDE3BF", "arrival_time": 1795532084, "message_size": 585, "forced_expire": false, "sender": "t@harness.example.test", "recipients": [{"address": "probe@example.test", "delay_reason": "connect to mx1.example.test[198.51.100.11]:25: Connection refused"}]}
+
+{"queue_name": "active", "queue_id": "4Xk2Qv1Z3Wz9", "arrival_time": 1795532085, "message_size": 600, "sender": "", "recipients": [{"address": "probe@example.test"}]}
+"""
+
+LOG = """2026-11-24T14:54:25.274044+00:00 mx2 postfix/smtpd[238]: 42E39FDE1C3: client=harness.example.test[198.51.100.1]
+2026-11-24T14:54:25.274273+00:00 mx2 postfix/cleanup[248]: 42E39FDE1C3: message-id=<mxdrill-r-001@mxdrill.probe>
+2026-11-24T14:54:25.275024+00:00 mx2 postfix/qmgr[234]: 42E39FDE1C3: from=<mxdrill@mxdrill.invalid>, size=585, nrcpt=1 (queue active)
+2026-11-24T14:54:25.287735+00:00 mx2 postfix/smtp[249]: 42E39FDE1C3: to=<probe@example.test>, relay=none, delay=0.02, delays=0/0/0.01/0, dsn=4.4.1, status=deferred (connect to mx1.example.test[198.51.100.11]:25: Connection refused)
+Nov 24 14:55:03 mx2 postfix/smtp[250]: 42E39FDE1C3: to=<probe@example.test>, relay=mx1.example.test[198.51.100.11]:25, delay=38, delays=38/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9A1B2C3D4E)
+Nov 24 14:55:03 mx2 postfix/qmgr[234]: 42E39FDE1C3: removed
+Nov 24 14:55:04 mx2 postfix/cleanup[248]: 42E39FDE1C3: message-id=<someone-else@example.org>
+Nov 24 14:55:04 mx2 kernel: unrelated
+Nov 24 14:55:05 mx2 postfix/smtpd[238]: connect from unknown[198.51.100.1]
+"""
+
+
+def test_postqueue_json_lines() -> None:
+    queued = postfix.parse_postqueue_json(QUEUE)
+    assert [(m.queue_id, m.queue_name) for m in queued] == [("2D559FDE3BF", "deferred"), ("4Xk2Qv1Z3Wz9", "active")]
+    assert queued[0].recipients == [("probe@example.test", "connect to mx1.example.test[198.51.100.11]:25: Connection refused")]
+
+
+def test_postqueue_garbage_names_the_line() -> None:
+    with pytest.raises(postfix.PostfixParseError, match="line 2"):
+        postfix.parse_postqueue_json('{"queue_name": "deferred", "queue_id": "A1"}\npostqueue: fatal: ...')
+
+
+def test_log_lines_both_timestamp_styles_and_non_postfix_lines() -> None:
+    events = [postfix.parse_log_line(line) for line in LOG.splitlines()]
+    assert events[7] is None
+    assert events[8] is not None and events[8].queue_id is None
+    deferred, sent = events[3], events[4]
+    assert (deferred.status, deferred.dsn, deferred.relay) == ("deferred", "4.4.1", "none")
+    assert deferred.detail == "connect to mx1.example.test[198.51.100.11]:25: Connection refused"
+    assert (sent.status, sent.relay, sent.timestamp) == ("sent", "mx1.example.test[198.51.100.11]:25", "Nov 24 14:55:03")
+    assert events[1].message_id == "mxdrill-r-001@mxdrill.probe"
+    assert events[0].client == "harness.example.test[198.51.100.1]"
+
+
+def test_trails_join_by_message_id_and_end_at_removed() -> None:
+    events = [e for e in map(postfix.parse_log_line, LOG.splitlines()) if e]
+    trails = postfix.trails_by_message_id(events)
+    probe = trails["mxdrill-r-001@mxdrill.probe"]
+    assert len(probe) == 1 and probe[0].accepted
+    assert [e.status for e in probe[0].with_status("deferred")] == ["deferred"]
+    assert len(probe[0].with_status("sent")) == 1
+    assert "someone-else@example.org" in trails  # the reused queue id starts a new trail
+
+
+def test_postconf_output() -> None:
+    assert postfix.parse_postconf("relay_domains = example.test\nmydestination =\n") == {
+        "relay_domains": "example.test", "mydestination": "",
+    }
+
+
+def recorded(found: list[tuple[str, str, str, int]]) -> History:
+    """A drill's history: 3 probes, primary stopped at t=10, backup took #2 and #3, healed at t=20."""
+    clock = count(0)
+    times = iter([0, 1, 1, 10, 11, 11.5, 12, 20, 20.5, 21, 30, 30, 30, 30, 30, 30])
+    history = History(clock=lambda: float(next(times, next(clock) + 100)))
+    for token in ("p1", "p2", "p3"):
+        history.append("probe.sent", probe=token)
+    history.append("fault.injected", host="mx1")
+    history.append("probe.accepted", probe="p1", host="mx1", role="primary")
+    history.append("probe.accepted", probe="p2", host="mx2", role="backup")
+    history.append("probe.accepted", probe="p3", host="mx2", role="backup")
+    history.append("fault.healed", host="mx1")
+    history.append("probe.delivered", probe="p2")
+    history.append("probe.delivered", probe="p3")
+    for token, host, location, copies in found:
+        history.append("probe.found", probe=token, host=host, location=location, count=copies)
+    return history
+
+
+SHARED = "198.51.100.20:/srv/vhosts"
+
+
+def test_the_shared_store_seen_from_two_mxs_counts_once() -> None:
+    history = recorded([(p, h, SHARED, 1) for p in ("p1", "p2", "p3") for h in ("mx1", "mx2")])
+    verdict = checker.check_delivered_once(history, ["p1", "p2", "p3"], home=SHARED)
+    assert verdict.status == "pass", verdict.detail
+    assert checker.ledger(history, ["p1", "p2", "p3"]) == {
+        "sent": 3, "accepted_by_primary": 1, "accepted_by_backup": 2, "rejected": 0,
+        "delivered_once": 3, "lost": 0, "duplicated": 0,
+    }
+
+
+def test_lost_duplicated_and_misplaced_probes_are_named() -> None:
+    local = "mx2:/var/mail/vhosts (local ext4)"
+    history = recorded([("p1", "mx1", SHARED, 2), ("p3", "mx2", local, 1)])
+    verdict = checker.check_delivered_once(history, ["p1", "p2", "p3"], home=SHARED)
+    assert verdict.status == "fail"
+    assert "lost 1: p2" in verdict.detail
+    assert "duplicated 1: p1 ×2" in verdict.detail
+    assert "p3 in ['mx2:/var/mail/vhosts (local ext4)']" in verdict.detail
+
+
+def test_no_mailbox_read_is_unknown_not_pass() -> None:
+    assert checker.check_delivered_once(recorded([]), ["p1"]).status == "unknown"
+
+
+def test_failover_and_drain_seconds() -> None:
+    history = recorded([])
+    assert checker.failover_seconds(history) == pytest.approx(1.5)  # fault at 10, backup accepted at 11.5
+    assert checker.drain_seconds(history) == pytest.approx(1.0)  # healed at 20, last backup probe at 21
+
+
+def test_history_is_written_through_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    history = History(path=path, clock=lambda: 5.0)
+    history.append("probe.sent", probe="p1", phase="before")
+    assert path.read_text().count("\n") == 1  # on disk before anybody asks
+    again = History.from_jsonl(path)
+    assert again.events == history.events
