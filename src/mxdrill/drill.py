@@ -257,11 +257,13 @@ class Drill:
         return evidence
 
     def await_backup_evidence(self, deadline: float) -> BackupEvidence:
-        end = time.monotonic() + deadline
+        started = time.monotonic()
         evidence = self.backup_evidence()
-        while evidence.problems() and time.monotonic() < end:
+        while evidence.problems() and time.monotonic() < started + deadline:
             time.sleep(0.1)
             evidence = self.backup_evidence()
+        self.history.append("wait", host=self.scenario.backup.name, what="backup queue/log evidence",
+                            seconds=time.monotonic() - started)
         return evidence
 
     def heal_and_drain(self, deadline: float) -> float:
@@ -278,7 +280,8 @@ class Drill:
             queued = {m.queue_id for m in self.backup_queue()} & ours
             return not queued and wanted <= self.poll_delivered()
 
-        wait_for(drained, deadline, f"the drain of {self.scenario.backup.name}'s queue into the mailboxes")
+        waited = wait_for(drained, deadline, f"the drain of {self.scenario.backup.name}'s queue into the mailboxes")
+        self.history.append("wait", host=self.scenario.backup.name, what="drain", seconds=waited)
         return time.monotonic() - healed
 
     def poll_delivered(self) -> set[str]:
@@ -291,9 +294,10 @@ class Drill:
 
     def await_delivered(self, deadline: float) -> set[str]:
         """Wait until every probe is in some mailbox, or the deadline; the checker names what is missing."""
-        end = time.monotonic() + deadline
-        while not set(self.deliveries) <= self.poll_delivered() and time.monotonic() < end:
+        started = time.monotonic()
+        while not set(self.deliveries) <= self.poll_delivered() and time.monotonic() < started + deadline:
             time.sleep(0.1)
+        self.history.append("wait", what="final deliveries", seconds=time.monotonic() - started)
         return self._delivered
 
     def scans(self) -> list[mailbox.MailboxScan]:

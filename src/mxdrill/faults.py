@@ -111,10 +111,14 @@ class Nemesis:
         pending.add(self.state_path, pending.PendingHeal(fault.host, fault.name, fault.heal_command, switch.kind, switch.tag, time.time()))
         self.history.append("fault.armed", host=fault.host, fault=fault.name, deadman=switch.describe())
         self.history.append("fault.injected", host=fault.host, fault=fault.name, plan=fault.describe())
+        started = time.monotonic()
         fault.inject()
+        self.history.append("wait", host=fault.host, what=f"{fault.name}: MTA stopping", seconds=time.monotonic() - started)
 
     def heal(self, fault: Fault) -> None:
+        started = time.monotonic()
         fault.heal()
+        self.history.append("wait", host=fault.host, what=f"{fault.name}: MTA starting", seconds=time.monotonic() - started)
         fault.disarm()
         if fault in self.pending:
             self.pending.remove(fault)

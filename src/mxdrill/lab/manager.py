@@ -277,8 +277,7 @@ def _unmount_leftovers() -> None:
 def leftovers() -> list[str]:
     """What a clean `down` must leave at zero: namespaces, bridge, processes, mounts, run files."""
     found = [f"namespace {ns}" for ns in network.lab_namespaces()]
-    if network.bridge_exists():
-        found.append(f"bridge {topo.BRIDGE}")
+    found += [f"link {link}" for link in network.lab_links()]
     mounts = Path("/proc/self/mounts").read_text()
     found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if "mxdrill-lab" in line or "/run/netns/mxd-" in line]
     if topo.RUN_DIR.exists():

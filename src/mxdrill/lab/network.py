@@ -54,6 +54,7 @@ def build(prefix: Prefix) -> None:
 
 def _add_host_link(lab_host: topo.LabHost, prefix: Prefix) -> None:
     ns = lab_host.namespace
+    ip("link", "del", ns, check=False)  # a veth left over from a crashed lab would block the name
     ip("netns", "add", ns)
     ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
     ip("link", "set", ns, "master", topo.BRIDGE, "up")
@@ -73,8 +74,22 @@ def _sysctl_ipv6_off(path: str) -> None:
         pass  # no IPv6 on this kernel: nothing to turn off
 
 
+def lab_links() -> list[str]:
+    """The machine-side ends of the lab's veths (and its bridge), found by name."""
+    out = ip("-o", "link", "show", check=False).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
+    return [n for n in names if n.startswith(topo.NAMESPACE_PREFIX)]
+
+
 def remove() -> None:
-    """Delete every lab namespace (their veths go with them) and the bridge."""
+    """Delete the veths, every lab namespace and the bridge.
+
+    The veths are deleted explicitly: a namespace is freed asynchronously by the kernel, and a veth
+    left to die with it can still exist when the next `up` wants its name.
+    """
+    for link in lab_links():
+        if link != topo.BRIDGE:
+            ip("link", "del", link, check=False)
     for ns in lab_namespaces():
         ip("netns", "del", ns, check=False)
     if bridge_exists():

@@ -1,0 +1,208 @@
+"""reports/<UTC timestamp>/: what a change ticket needs, written at the end of every run.
+
+summary.md and a self-contained summary.html (verdict first, phases, probe ledger, per-host evidence,
+an inline-SVG timeline), summary.json (machine-readable, also used to compare with the previous run),
+the inventory with secrets removed and the Postfix version of each MX. history.jsonl is written
+through during the run by History and junit.xml by pytest. Writing a report never hides the verdict:
+the caller catches and prints failures here, and the history already on disk is never rewritten.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mxdrill import checker
+from mxdrill.history import Event, History
+
+WORSE_FACTOR = 1.5  # "markedly worse": 50 % slower ...
+WORSE_FLOOR = 0.5  # ... and at least half a second slower
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """One scenario's outcome, as the report shows it."""
+
+    scenario: str
+    verdict: str  # pass / fail / unknown
+    detail: str
+    failover: float | None
+    drain: float | None
+    ledger: dict[str, int]
+    steps: dict[str, str]  # test step -> outcome
+    findings: list[str]  # per-host evidence lines (log lines, queue entries)
+
+
+def overall(results: list[DrillResult]) -> str:
+    if any(r.verdict == "fail" for r in results):
+        return "FAIL"
+    if results and all(r.verdict == "pass" for r in results):
+        return "PASS"
+    return "UNKNOWN"
+
+
+def compare(current: list[DrillResult], previous: dict[str, dict[str, Any]]) -> list[str]:
+    """Flags failover or drain times markedly worse than the previous run's on the same inventory."""
+    flags = []
+    for result in current:
+        before = previous.get(result.scenario, {})
+        for name, now in (("failover", result.failover), ("drain", result.drain)):
+            then = before.get(name)
+            if now is None or then is None:
+                continue
+            if now > then * WORSE_FACTOR and now - then > WORSE_FLOOR:
+                flags.append(f"{result.scenario}: {name} {now:.2f}s, markedly worse than the previous drill's {then:.2f}s")
+    return flags
+
+
+def previous_summary(reports_base: Path, current_dir: Path, inventory_key: str) -> dict[str, dict[str, Any]]:
+    """The newest earlier run on the same inventory, as {scenario: {failover, drain}}."""
+    earlier = sorted((d for d in reports_base.iterdir() if d.is_dir() and not d.is_symlink() and d.name < current_dir.name), reverse=True)
+    for directory in earlier:
+        try:
+            data = json.loads((directory / "summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("inventory") == inventory_key:
+            return {d["scenario"]: d for d in data.get("drills", [])}
+    return {}
+
+
+# --- Markdown ---------------------------------------------------------------------------------------
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], phases: list[tuple[str, float]]) -> str:
+    lines = [f"# mxdrill: {overall(results)}", "", f"Inventory: `{inventory_name}`", ""]
+    lines += [f"> ⚠ {flag}" for flag in flags] + ([""] if flags else [])
+    for result in results:
+        lines += [
+            f"## {result.scenario}: {result.verdict.upper()}", "", result.detail, "",
+            f"- failover (stop → first probe taken by the backup): **{_seconds(result.failover)}**",
+            f"- drain (restart → last backup-taken probe delivered): **{_seconds(result.drain)}**", "",
+            "| probes | " + " | ".join(k.replace("_", " ") for k in result.ledger) + " |",
+            "|---|" + "---|" * len(result.ledger),
+            "| count | " + " | ".join(str(v) for v in result.ledger.values()) + " |", "",
+            "| step | outcome |", "|---|---|",
+        ]
+        lines += [f"| {step} | {outcome} |" for step, outcome in result.steps.items()]
+        lines += ["", "Evidence:", ""] + [f"    {finding}" for finding in result.findings] + [""]
+    lines += ["## Phases", "", "| phase | seconds |", "|---|---|"] + [f"| {name} | {sec:.2f} |" for name, sec in phases]
+    lines += ["", "## Postfix versions", ""] + [f"- {host}: {version}" for host, version in versions.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --- the timeline picture ---------------------------------------------------------------------------
+
+LANE_HEIGHT = 46
+LEFT = 150
+WIDTH = 900
+
+
+def timeline_svg(history: History, hosts: list[str]) -> str:
+    """Hosts as lanes, the fault window shaded, each probe as a dot where it was taken and where it landed."""
+    events = history.events
+    if not events:
+        return "<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'></svg>"
+    t0 = min(e.time for e in events)
+    span = max(max(e.time for e in events) - t0, 0.001)
+    lanes = {host: i for i, host in enumerate([*hosts, "mailbox"])}
+    height = LANE_HEIGHT * len(lanes) + 40
+
+    def x(t: float) -> float:
+        return LEFT + (t - t0) / span * (WIDTH - LEFT - 20)
+
+    def y(lane: str) -> float:
+        return 20 + lanes[lane] * LANE_HEIGHT + LANE_HEIGHT / 2
+
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' font-family='sans-serif' font-size='12' role='img' aria-label='drill timeline'>"]
+    injected = [e for e in events if e.kind == "fault.injected"]
+    healed = [e for e in events if e.kind == "fault.healed"]
+    for start, end in zip(injected, healed + [None] * (len(injected) - len(healed))):
+        x1, x2 = x(start.time), x(end.time if end else t0 + span)
+        parts.append(f"<rect x='{x1:.1f}' y='10' width='{max(x2 - x1, 2):.1f}' height='{height - 30}' fill='#fde2e2'/>")
+        parts.append(f"<text x='{x1 + 3:.1f}' y='{height - 6}' fill='#b91c1c'>{html.escape(start.host or '')} stopped</text>")
+    for lane, index in lanes.items():
+        ly = y(lane)
+        parts.append(f"<line x1='{LEFT}' y1='{ly}' x2='{WIDTH - 10}' y2='{ly}' stroke='#ccc'/>")
+        parts.append(f"<text x='8' y='{ly + 4}'>{html.escape(lane)}</text>")
+    taken: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.accepted" and e.probe}
+    landed: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.delivered" and e.probe}
+    for token, accepted in taken.items():
+        if accepted.host not in lanes:
+            continue
+        color = "#2563eb" if accepted.data.get("role") == "primary" else "#d97706"
+        ax, ay = x(accepted.time), y(accepted.host)
+        if token in landed:
+            parts.append(f"<line x1='{ax:.1f}' y1='{ay}' x2='{x(landed[token].time):.1f}' y2='{y('mailbox')}' stroke='{color}' stroke-opacity='0.5'/>")
+            parts.append(f"<circle cx='{x(landed[token].time):.1f}' cy='{y('mailbox')}' r='4' fill='#16a34a'><title>{html.escape(token)} delivered</title></circle>")
+        parts.append(f"<circle cx='{ax:.1f}' cy='{ay}' r='5' fill='{color}'><title>{html.escape(token)} taken by {html.escape(accepted.host)}</title></circle>")
+    parts.append(f"<text x='{LEFT}' y='{height - 6}' fill='#555'>0 s</text>")
+    parts.append(f"<text x='{WIDTH - 60}' y='{height - 6}' fill='#555'>{span:.2f} s</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], svg: str, phases: list[tuple[str, float]]) -> str:
+    verdict = overall(results)
+    color = {"PASS": "#16a34a", "FAIL": "#dc2626"}.get(verdict, "#6b7280")
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>mxdrill: " + verdict + "</title>",
+        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#111}"
+        ".verdict{font-size:2.2em;font-weight:bold;color:#fff;padding:.3em .6em;border-radius:6px;display:inline-block}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
+        "pre{background:#f4f4f5;padding:.6em;overflow-x:auto;font-size:12px}.flag{color:#b45309;font-weight:bold}</style></head><body>",
+        f"<div class='verdict' id='verdict' style='background:{color}'>{verdict}</div>",
+        f"<p>Inventory <code>{html.escape(inventory_name)}</code></p>",
+    ]
+    out += [f"<p class='flag'>⚠ {html.escape(flag)}</p>" for flag in flags]
+    out.append(f"<h2>Timeline</h2><div id='timeline'>{svg}</div><p>Blue: taken by the primary; orange: taken by the backup; green: delivered; red band: primary stopped.</p>")
+    for r in results:
+        out.append(f"<h2>{html.escape(r.scenario)}: {r.verdict.upper()}</h2><p>{html.escape(r.detail)}</p>")
+        out.append(f"<p>Failover <b>{_seconds(r.failover)}</b> · drain <b>{_seconds(r.drain)}</b></p>")
+        out.append("<table><tr>" + "".join(f"<th>{html.escape(k.replace('_', ' '))}</th>" for k in r.ledger) + "</tr><tr>"
+                   + "".join(f"<td>{v}</td>" for v in r.ledger.values()) + "</tr></table>")
+        out.append("<table><tr><th>step</th><th>outcome</th></tr>" + "".join(
+            f"<tr><td>{html.escape(s)}</td><td>{html.escape(o)}</td></tr>" for s, o in r.steps.items()) + "</table>")
+        out.append("<h3>Evidence</h3><pre>" + html.escape("\n".join(r.findings)) + "</pre>")
+    out.append("<h2>Phases</h2><table>" + "".join(f"<tr><td>{html.escape(n)}</td><td>{s:.2f} s</td></tr>" for n, s in phases) + "</table>")
+    out.append("<h2>Postfix versions</h2><ul>" + "".join(f"<li>{html.escape(h)}: {html.escape(v)}</li>" for h, v in versions.items()) + "</ul>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def phases(history: History) -> list[tuple[str, float]]:
+    return [(str(e.data.get("what")), float(e.data.get("seconds", 0))) for e in history.of_kind("wait")]
+
+
+def write(report_dir: Path, results: list[DrillResult], history: History, inventory: Any, versions: dict[str, str], hosts: list[str]) -> list[str]:
+    """Write every report file; returns the comparison flags (for the terminal)."""
+    key = str(Path(inventory.path).resolve())
+    flags = compare(results, previous_summary(report_dir.parent, report_dir, key))
+    phase_list = phases(history)
+    (report_dir / "summary.json").write_text(json.dumps({
+        "verdict": overall(results), "inventory": key, "flags": flags,
+        "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
+                    "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in results],
+    }, indent=2) + "\n")
+    (report_dir / "summary.md").write_text(markdown(results, flags, str(inventory.path), versions, phase_list))
+    (report_dir / "summary.html").write_text(html_page(results, flags, str(inventory.path), versions, timeline_svg(history, hosts), phase_list))
+    (report_dir / "inventory.json").write_text(json.dumps(inventory.redacted(), indent=2, default=str) + "\n")
+    (report_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+    return flags
+
+
+def result_of(scenario: str, history: History, tokens: list[str], home: str | None, steps: dict[str, str], findings: list[str]) -> DrillResult:
+    verdict = checker.check_delivered_once(history, tokens, home=home) if tokens else None
+    failed_step = any(outcome == "failed" for outcome in steps.values())
+    status = "fail" if failed_step or (verdict and verdict.status == "fail") else (verdict.status if verdict else "unknown")
+    detail = verdict.detail if verdict else "no probe was sent"
+    if failed_step:
+        detail = "failed steps: " + ", ".join(s for s, o in steps.items() if o == "failed") + "; " + detail
+    return DrillResult(scenario, status, detail, checker.failover_seconds(history), checker.drain_seconds(history),
+                       checker.ledger(history, tokens), steps, findings)
