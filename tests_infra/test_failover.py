@@ -101,8 +101,15 @@ class TestFailover:
         """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location."""
         drill.require("before")
         drill.await_delivered(drill.inventory.drain_deadline)
-        scans = drill.record_found()
-        home = next(scan.location for scan in scans if scan.host == drill.scenario.primary.name)
-        verdict = checker.check_delivered_once(drill.history, drill.deliveries, home=home)
+        drill.record_found()
+        verdict = checker.check_delivered_once(drill.history, drill.deliveries, home=drill.home)
         assert verdict.status == "pass", verdict.detail
         drill.mark("delivered-once")
+
+    def test_logs_show_one_final_delivery_of_each_probe(self, drill: Drill) -> None:
+        """Seed 003 step 8: the MXs' logs (only lines since the drill began) prove where each probe ended."""
+        drill.require("delivered-once")
+        finals = drill.final_deliveries()
+        drill.findings += [line for lines in finals.values() for line in lines if line not in drill.findings]
+        wrong = {token: len(lines) for token, lines in finals.items() if len(lines) != 1}
+        assert not wrong, f"probes without exactly one final delivery in the logs (token: count): {wrong}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mxdrill import checker, dnscheck, mailbox, postfix, smtp
+from mxdrill import checker, dnscheck, mailbox, postfix, report, smtp
 from mxdrill.faults import Nemesis, StopService, wait_for
 from mxdrill.history import History
 from mxdrill.inventory import Host, Inventory
@@ -115,6 +115,9 @@ class Drill:
     fault: StopService | None = None
     nemesis: Nemesis | None = None
     started: float = field(default_factory=time.monotonic)
+    versions: dict[str, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+    home: str | None = None
     _sequence: int = 0
     _delivered: set[str] = field(default_factory=set)
 
@@ -150,6 +153,9 @@ class Drill:
     def probes_of(self, phase: str) -> list[smtp.Delivery]:
         return [d for d in self.deliveries.values() if d.probe.phase == phase]
 
+    def result(self, steps: dict[str, str]) -> report.DrillResult:
+        return report.result_of(self.scenario.id, self.history, list(self.deliveries), self.home, steps, self.findings)
+
     def summary_lines(self) -> list[str]:
         """Verdict, failover and drain seconds and the probe ledger, for the terminal and reports."""
         tokens = list(self.deliveries)
@@ -183,6 +189,7 @@ class Drill:
 
         for host in self.inventory.mxs:
             self.cursor.take(self.remote(host))
+            self.versions[host.name] = "Postfix " + self.remote(host).check("postconf -h mail_version").strip()
         self.backup_role = delivery_role(self.backup, self.inventory.domain)
         self.maildirs = recipient_maildirs(self.primary, self.inventory.recipients)
 
@@ -236,8 +243,11 @@ class Drill:
         expected = {d.queue_id: d.probe for d in self.probes_of("outage") if d.queue_id}
         trails = postfix.trails_by_message_id(self.cursor.read(self.backup))
         evidence = BackupEvidence(relays=self.backup_role == "relays")
+        self.findings = [line for line in self.findings if not line.startswith(f"{self.scenario.backup.name} log:")]
         for probe in expected.values():
             probe_trails = trails.get(probe.message_id, [])
+            self.findings += [f"{self.scenario.backup.name} log: {e.raw}" for t in probe_trails for e in t.events
+                              if e.message_id or e.status]
             if not any(t.accepted for t in probe_trails):
                 evidence.not_in_log.append(probe.token)
             if evidence.relays and not any(t.with_status("deferred") for t in probe_trails):
@@ -311,15 +321,31 @@ class Drill:
         return {token for scan in self.scans() for token in scan.copies}
 
     def record_found(self) -> list[mailbox.MailboxScan]:
+        """Scan once more and record every copy; the primary's storage location is the probes' home."""
         scans = self.scans()
+        self.home = next((scan.location for scan in scans if scan.host == self.scenario.primary.name), None)
         for scan in scans:
             for token, count in scan.copies.items():
                 self.history.append("probe.found", probe=token, host=scan.host, location=scan.location,
                                     count=count, path=scan.paths[token][0])
         return scans
 
-    def verdict_delivered_once(self) -> checker.Verdict:
-        return checker.check_delivered_once(self.history, self.deliveries)
+    def final_deliveries(self) -> dict[str, list[str]]:
+        """Per probe, the log lines (any MX, since the cursor) of its final delivery: status=sent to a
+        mailbox transport, not a hand-over to another MX."""
+        mx_marks = [h.address for h in self.inventory.mxs] + [h.name for h in self.inventory.mxs]
+        finals: dict[str, list[str]] = {token: [] for token in self.deliveries}
+        by_message_id = {d.probe.message_id: token for token, d in self.deliveries.items()}
+        for host in self.inventory.mxs:
+            for message_id, trails in postfix.trails_by_message_id(self.cursor.read(self.remote(host))).items():
+                token = by_message_id.get(message_id)
+                if token is None:
+                    continue
+                for trail in trails:
+                    for event in trail.with_status("sent"):
+                        if not any(mark in (event.relay or "") for mark in mx_marks):
+                            finals[token].append(f"{host.name} log: {event.raw}")
+        return finals
 
     def remove_probes(self) -> int:
         removed = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mxdrill import inventory as inventory_module
-from mxdrill import pending
+from mxdrill import pending, report
 from mxdrill.drill import Drill, Scenario, scenarios
 from mxdrill.faults import Nemesis
 from mxdrill.history import History
@@ -27,6 +27,9 @@ from mxdrill.smtp import new_run_id
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
 DRILLS_KEY = pytest.StashKey[list[Drill]]()
+REPORT_DIR_KEY = pytest.StashKey[Path]()
+STEPS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+FLAGS_KEY = pytest.StashKey[list[str]]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
 
 MARKERS = {
@@ -54,6 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mxdrill_reports", "report directory", default="reports")
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml's own configure reads the xml path
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
@@ -71,6 +75,11 @@ def pytest_configure(config: pytest.Config) -> None:
         print("\n".join(plan_lines(inv, probes)), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
+    if explicit or not [arg for arg in config.invocation_params.args if not arg.startswith("-")]:
+        # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
+        report_dir = config.stash[REPORT_DIR_KEY] = _make_report_dir(config)
+        if not getattr(config.option, "xmlpath", None):
+            config.option.xmlpath = str(report_dir / "junit.xml")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -132,17 +141,27 @@ def run_id() -> str:
     return new_run_id()
 
 
-@pytest.fixture(scope="session")
-def report_dir(pytestconfig: pytest.Config, run_id: str) -> Path:
-    """reports/<UTC timestamp>/, with reports/latest pointing at it."""
-    base = Path(pytestconfig.getoption("mxdrill_reports") or pytestconfig.getini("mxdrill_reports"))
-    directory = base / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    directory.mkdir(parents=True, exist_ok=True)
+def _make_report_dir(config: pytest.Config) -> Path:
+    """reports/<UTC timestamp>/, with reports/latest pointing at it (a second run in the same second gets -2)."""
+    base = Path(config.getoption("mxdrill_reports") or config.getini("mxdrill_reports"))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    directory, n = base / stamp, 1
+    while directory.exists():
+        n += 1
+        directory = base / f"{stamp}-{n}"
+    directory.mkdir(parents=True)
     latest = base / "latest"
     if latest.is_symlink() or not latest.exists():
         latest.unlink(missing_ok=True)
         latest.symlink_to(directory.name)
     return directory
+
+
+@pytest.fixture(scope="session")
+def report_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """reports/<UTC>/ of a drill run; a temporary directory when drill fixtures are used otherwise."""
+    directory = pytestconfig.stash.get(REPORT_DIR_KEY, None)
+    return directory if directory is not None else tmp_path_factory.mktemp("mxdrill-report")
 
 
 @pytest.fixture(scope="session")
@@ -207,3 +226,39 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     pool = config.stash.get(SESSIONS_KEY, None)
     if pool is not None:
         terminalreporter.write_line(f"SSH connections opened: {pool.connections}")
+    for flag in config.stash.get(FLAGS_KEY, []):
+        terminalreporter.write_line(f"WARNING: {flag}", yellow=True, bold=True)
+    report_dir = config.stash.get(REPORT_DIR_KEY, None)
+    if report_dir is not None:
+        terminalreporter.write_line(f"reports: {report_dir}/ (summary.html, summary.md, history.jsonl, junit.xml)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Remember each drill step's outcome, per scenario, for the reports."""
+    report = yield
+    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+    if scenario is not None and (report.when == "call" or report.outcome != "passed"):
+        steps = item.config.stash.setdefault(STEPS_KEY, {}).setdefault(scenario.id, {})
+        name = item.originalname if hasattr(item, "originalname") else item.name
+        if report.when == "call" or name not in steps:
+            steps[name] = report.outcome
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the reports; a failure here is reported but never changes the drill's verdict."""
+    config = session.config
+    drills = config.stash.get(DRILLS_KEY, [])
+    report_dir = config.stash.get(REPORT_DIR_KEY, None)
+    if not drills or report_dir is None:
+        return
+    try:
+        inv = config.stash[INVENTORY_KEY]
+        steps = config.stash.get(STEPS_KEY, {})
+        results = [drill.result(steps.get(drill.scenario.id, {})) for drill in drills]
+        versions = {name: v for drill in drills for name, v in drill.versions.items()}
+        hosts = [h.name for h in inv.mxs]
+        config.stash[FLAGS_KEY] = report.write(report_dir, results, drills[0].history, inv, versions, hosts)
+    except Exception as error:  # noqa: BLE001 - the verdict and history.jsonl must survive any report bug
+        config.stash[FLAGS_KEY] = [f"report writing failed ({type(error).__name__}: {error}); history.jsonl and junit.xml are intact"]

@@ -133,14 +133,16 @@ def timeline_svg(history: History, hosts: list[str]) -> str:
         parts.append(f"<text x='8' y='{ly + 4}'>{html.escape(lane)}</text>")
     taken: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.accepted" and e.probe}
     landed: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.delivered" and e.probe}
-    for token, accepted in taken.items():
+    for index, (token, accepted) in enumerate(taken.items()):
         if accepted.host not in lanes:
             continue
         color = "#2563eb" if accepted.data.get("role") == "primary" else "#d97706"
-        ax, ay = x(accepted.time), y(accepted.host)
+        nudge = (index % 3 - 1) * 8  # probes sent together would hide each other on one spot
+        ax, ay = x(accepted.time), y(accepted.host) + nudge
         if token in landed:
-            parts.append(f"<line x1='{ax:.1f}' y1='{ay}' x2='{x(landed[token].time):.1f}' y2='{y('mailbox')}' stroke='{color}' stroke-opacity='0.5'/>")
-            parts.append(f"<circle cx='{x(landed[token].time):.1f}' cy='{y('mailbox')}' r='4' fill='#16a34a'><title>{html.escape(token)} delivered</title></circle>")
+            lx, ly = x(landed[token].time), y("mailbox") + nudge
+            parts.append(f"<line x1='{ax:.1f}' y1='{ay}' x2='{lx:.1f}' y2='{ly}' stroke='{color}' stroke-opacity='0.5'/>")
+            parts.append(f"<circle cx='{lx:.1f}' cy='{ly}' r='4' fill='#16a34a'><title>{html.escape(token)} delivered</title></circle>")
         parts.append(f"<circle cx='{ax:.1f}' cy='{ay}' r='5' fill='{color}'><title>{html.escape(token)} taken by {html.escape(accepted.host)}</title></circle>")
     parts.append(f"<text x='{LEFT}' y='{height - 6}' fill='#555'>0 s</text>")
     parts.append(f"<text x='{WIDTH - 60}' y='{height - 6}' fill='#555'>{span:.2f} s</text>")
