@@ -20,6 +20,7 @@ from mxdrill.faults import Nemesis, StopService, wait_for
 from mxdrill.history import History
 from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Remote, Sessions
+from mxdrill.waiting import poll_until
 
 FAULT_MODES = ("stop",)
 HARNESS_HELO = "mxdrill.invalid"
@@ -267,14 +268,16 @@ class Drill:
         return evidence
 
     def await_backup_evidence(self, deadline: float) -> BackupEvidence:
-        started = time.monotonic()
-        evidence = self.backup_evidence()
-        while evidence.problems() and time.monotonic() < started + deadline:
-            time.sleep(0.1)
-            evidence = self.backup_evidence()
-        self.history.append("wait", host=self.scenario.backup.name, what="backup queue/log evidence",
-                            seconds=time.monotonic() - started)
-        return evidence
+        """Until the backup's log (and queue) show every outage probe, or the deadline: the caller judges."""
+        seen: list[BackupEvidence] = []
+
+        def complete() -> bool:
+            seen.append(self.backup_evidence())
+            return not seen[-1].problems()
+
+        _, waited = poll_until(complete, deadline, f"{self.scenario.backup.name}'s queue and log to show the probes", 0.1)
+        self.history.append("wait", host=self.scenario.backup.name, what="backup queue/log evidence", seconds=waited)
+        return seen[-1]
 
     def heal_and_drain(self, deadline: float) -> float:
         """Restart the primary, flush the backup, wait until its queue holds no probe and every probe is in a mailbox."""
@@ -304,10 +307,9 @@ class Drill:
 
     def await_delivered(self, deadline: float) -> set[str]:
         """Wait until every probe is in some mailbox, or the deadline; the checker names what is missing."""
-        started = time.monotonic()
-        while not set(self.deliveries) <= self.poll_delivered() and time.monotonic() < started + deadline:
-            time.sleep(0.1)
-        self.history.append("wait", what="final deliveries", seconds=time.monotonic() - started)
+        _, waited = poll_until(lambda: set(self.deliveries) <= self.poll_delivered(), deadline,
+                               "every probe to reach a mailbox", 0.1)
+        self.history.append("wait", what="final deliveries", seconds=waited)
         return self._delivered
 
     def scans(self) -> list[mailbox.MailboxScan]:

@@ -17,6 +17,7 @@ from typing import Protocol
 from mxdrill import deadman, pending
 from mxdrill.history import History
 from mxdrill.remote import Remote, RemoteError
+from mxdrill.waiting import poll_until
 
 
 class FaultError(Exception):
@@ -39,12 +40,10 @@ class Fault(Protocol):
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
     """Poll until the condition holds; return the seconds it took, or raise naming what never happened."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > seconds:
-            raise FaultError(f"{what} did not happen within {seconds:g}s")
-        time.sleep(0.05)
-    return time.monotonic() - start
+    held, waited = poll_until(condition, seconds, what)
+    if not held:
+        raise FaultError(f"{what} did not happen within {seconds:g}s")
+    return waited
 
 
 @dataclass

@@ -24,6 +24,7 @@ from mxdrill.interlock import disruption_allowed
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
 from mxdrill.smtp import new_run_id
+from mxdrill.waiting import set_progress_sink
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
 DRILLS_KEY = pytest.StashKey[list[Drill]]()
@@ -75,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
         print("\n".join(plan_lines(inv, probes)), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
+    set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
     if explicit or not [arg for arg in config.invocation_params.args if not arg.startswith("-")]:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
         report_dir = config.stash[REPORT_DIR_KEY] = _make_report_dir(config)
