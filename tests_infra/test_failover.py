@@ -10,6 +10,7 @@ import pytest
 
 from mxdrill import checker
 from mxdrill.drill import Drill
+from mxdrill.smtp import Delivery
 from mxdrill.faults import Nemesis
 from mxdrill.preflight import (
     accepts_domain,
@@ -19,6 +20,12 @@ from mxdrill.preflight import (
     smtp_answers,
     storage_mount,
 )
+
+
+def assert_taken_by(deliveries: list[Delivery], host: str) -> None:
+    """Every probe of a phase was accepted by `host` (its first choice by MX priority)."""
+    takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in deliveries}
+    assert all(taker == host for taker in takers.values()), f"probes not all taken by {host}: {takers}"
 
 
 class TestFailover:
@@ -46,9 +53,7 @@ class TestFailover:
 
     def test_primary_takes_probes_while_up(self, drill: Drill) -> None:
         drill.require("preflight")
-        deliveries = drill.send("before")
-        takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in deliveries}
-        assert all(h == drill.scenario.primary.name for h in takers.values()), f"probes not taken by the primary: {takers}"
+        assert_taken_by(drill.send("before"), drill.scenario.primary.name)
         drill.mark("before")
 
     @pytest.mark.disruptive
@@ -92,9 +97,7 @@ class TestFailover:
     def test_primary_is_preferred_again(self, drill: Drill) -> None:
         """Seed 003 step 7: with the primary back, new mail goes to it again."""
         drill.require("drained")
-        deliveries = drill.send("after")
-        takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in deliveries}
-        assert all(h == drill.scenario.primary.name for h in takers.values()), f"probes not taken by the primary: {takers}"
+        assert_taken_by(drill.send("after"), drill.scenario.primary.name)
         drill.mark("after")
 
     def test_each_probe_delivered_exactly_once(self, drill: Drill) -> None:

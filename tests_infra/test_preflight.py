@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 
 from mxdrill import preflight
-from mxdrill.inventory import Inventory
+from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Sessions
+
+
+@pytest.fixture(scope="module")
+def delivering(inventory: Inventory, sessions: Sessions) -> list[Host]:
+    """The MXs that deliver into mailboxes themselves (asked of Postfix once per host)."""
+    return [h for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
 
 
 def test_dns_mx_records_match_the_inventory(inventory: Inventory) -> None:
@@ -29,18 +35,18 @@ def test_every_backup_accepts_the_domain_and_refuses_relaying(inventory: Invento
     assert not bad, " | ".join(bad)
 
 
-def test_shared_storage_is_mounted_on_every_delivering_mx(inventory: Inventory, sessions: Sessions) -> None:
-    delivering = [h for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
+def test_shared_storage_is_mounted_on_every_delivering_mx(inventory: Inventory, sessions: Sessions, delivering: list[Host]) -> None:
     findings = [preflight.storage_mount(sessions[h], h.mailbox_base, inventory.storage_fstype) for h in delivering]
     bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
     assert not bad, " | ".join(bad)
 
 
-def test_a_write_on_each_mx_is_read_on_every_other(inventory: Inventory, sessions: Sessions, run_id: str) -> None:
+def test_a_write_on_each_mx_is_read_on_every_other(
+    inventory: Inventory, sessions: Sessions, run_id: str, delivering: list[Host]
+) -> None:
     """Seed 003 Problème 3's own test (touch on one MX, ls on the other), with a deadline for NFS caching."""
-    delivering = [sessions[h] for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
     if len(delivering) < 2:
         pytest.skip("fewer than two MXs deliver into mailboxes here (the backup relays): nothing to share")
-    findings = preflight.cross_writes(delivering, inventory.primary.mailbox_base, run_id)
+    findings = preflight.cross_writes([sessions[h] for h in delivering], inventory.primary.mailbox_base, run_id)
     bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
     assert not bad, " | ".join(bad)

@@ -19,12 +19,11 @@ from mxdrill import checker, dnscheck, mailbox, postfix, report, smtp
 from mxdrill.faults import Nemesis, StopService, wait_for
 from mxdrill.history import History
 from mxdrill.inventory import Host, Inventory
+from mxdrill.preflight import delivery_role
 from mxdrill.remote import Remote, Sessions
 from mxdrill.waiting import poll_until
 
 FAULT_MODES = ("stop",)
-HARNESS_HELO = "mxdrill.invalid"
-PROBE_SENDER = "mxdrill@mxdrill.invalid"
 
 
 @dataclass(frozen=True)
@@ -186,8 +185,6 @@ class Drill:
 
     def prepare(self) -> None:
         """Log cursors on every MX, the backup's role for the domain, the recipients' Maildir paths."""
-        from mxdrill.preflight import delivery_role
-
         for host in self.inventory.mxs:
             self.cursor.take(self.remote(host))
             self.versions[host.name] = "Postfix " + self.remote(host).check("postconf -h mail_version").strip()
@@ -200,12 +197,12 @@ class Drill:
         for _ in range(self.probes_per_phase):
             self._sequence += 1
             recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
-            probes.append(smtp.make_probe(self.run_id, self._sequence, recipient, PROBE_SENDER, phase))
+            probes.append(smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase))
         for probe in probes:
             self.history.append("probe.sent", probe=probe.token, message_id=probe.message_id, phase=phase, via="harness")
 
         async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(smtp.deliver(p, self.targets, helo=HARNESS_HELO) for p in probes))
+            return await asyncio.gather(*(smtp.deliver(p, self.targets, helo=smtp.HARNESS_HELO) for p in probes))
 
         deliveries = asyncio.run(send_all())
         for delivery in deliveries:

@@ -40,9 +40,14 @@ def maildir_dirs(base: str, relative_paths: list[str]) -> list[str]:
     return dirs
 
 
+def probe_header_pattern(run_id: str) -> str:
+    """grep -E pattern of the Message-Id header of this run's probes (and of no other mail)."""
+    return f"^Message-Id: <mxdrill-{re.escape(run_id)}-[0-9]+@"
+
+
 def scan_command(base: str, dirs: list[str], run_id: str) -> str:
     """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file."""
-    pattern = f"^Message-Id: <mxdrill-{re.escape(run_id)}-[0-9]+@"
+    pattern = probe_header_pattern(run_id)
     return (
         f"printf '{MOUNT_MARK}%s\\n' \"$(findmnt -n -o FSTYPE,SOURCE --target {shlex.quote(base)} 2>/dev/null)\"; "
         f"grep -s -r -i -H -o -m1 -E {shlex.quote(pattern)} {' '.join(shlex.quote(d) for d in dirs)}; true"
@@ -80,7 +85,7 @@ def scan(remote: Remote, base: str, maildirs: list[str], run_id: str, storage_fs
 
 def remove_probes(remote: Remote, base: str, maildirs: list[str], run_id: str) -> int:
     """Delete this drill's probe files (and only them); returns how many were removed."""
-    pattern = f"^Message-Id: <mxdrill-{re.escape(run_id)}-[0-9]+@"
+    pattern = probe_header_pattern(run_id)
     dirs = " ".join(shlex.quote(d) for d in maildir_dirs(base, maildirs))
     output = remote.check(
         f"grep -s -r -i -l -E {shlex.quote(pattern)} {dirs} | while IFS= read -r f; do rm -f -- \"$f\" && echo x; done; true"

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from mxdrill import dnscheck, smtp
+from mxdrill.smtp import HARNESS_HELO, HARNESS_SENDER
 from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Remote, RemoteError
 
 RELAY_TEST_RECIPIENT = "mxdrill-relay-test@relay-check.invalid"
-HARNESS_HELO = "mxdrill.invalid"
-HARNESS_SENDER = "mxdrill@mxdrill.invalid"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from typing import Literal
 import aiosmtplib
 
 PROBE_HEADER = "X-Mxdrill-Probe"
+# Who the harness says it is: a reserved name (RFC 2606), so no real domain is impersonated.
+HARNESS_HELO = "mxdrill.invalid"
+HARNESS_SENDER = "mxdrill@mxdrill.invalid"
 QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
 TlsMode = Literal["none", "starttls-opportunistic", "starttls-required"]
 
