@@ -67,8 +67,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not explicit and not path.exists():
         config.stash[INVENTORY_KEY] = None  # not a drill run (e.g. mxdrill's own unit tests)
         return
+    positional = [arg for arg in config.invocation_params.args if not arg.startswith("-")]
+    drill_run = (bool(explicit) or not positional) and not config.option.help
     try:
         inv = config.stash[INVENTORY_KEY] = inventory_module.load_inventory(path)
+        if drill_run:  # key file and known_hosts must exist before anything connects
+            inventory_module.check_files(inv)
     except inventory_module.InventoryError as error:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("mxdrill_dry_run"):
@@ -77,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
-    if explicit or not [arg for arg in config.invocation_params.args if not arg.startswith("-")]:
+    if drill_run:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
         report_dir = config.stash[REPORT_DIR_KEY] = _make_report_dir(config)
         if not getattr(config.option, "xmlpath", None):

@@ -17,6 +17,9 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A user's directory: the lab inventory and its key paths, our ini settings, no conftest of ours."""
     pytester.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\n")
     shutil.copy(REPO / "hosts.yml", pytester.path / "hosts.yml")
+    (pytester.path / ".lab" / "ssh").mkdir(parents=True)
+    for name in ("id_ed25519", "known_hosts"):  # declared in hosts.yml; checked before any run
+        (pytester.path / ".lab" / "ssh" / name).write_text("")
     return pytester
 
 
@@ -80,3 +83,40 @@ def test_without_an_inventory_drill_fixtures_skip_with_how_to(pytester: pytest.P
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*pass --hosts=PATH*"])
+
+
+BROKEN = {
+    "missing key file": ("ansible_ssh_private_key_file: .lab/ssh/id_ed25519", "ansible_ssh_private_key_file: nowhere/id_ed25519", "ansible_ssh_private_key_file"),
+    "unreadable known_hosts": ("mxdrill_known_hosts: .lab/ssh/known_hosts", "mxdrill_known_hosts: missing_known_hosts", "mxdrill_known_hosts"),
+    "unknown key": ("mxdrill_domain: example.test", "mxdrill_domain: example.test\n    mxdrill_domian: x", "mxdrill_domian"),
+    "primary also backup": ("    mxdrill_backup:\n      hosts:\n        mx2.example.test:", "    mxdrill_backup:\n      hosts:\n        mx1.example.test:\n        mx2.example.test:", "mx1.example.test"),
+    "yaml syntax": ("  vars:\n", "  vars:\n   - [\n", ""),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_inventories_exit_4_with_one_line_and_touch_nothing(project: pytest.Pytester, case: str) -> None:
+    old, new, key = BROKEN[case]
+    text = (project.path / "hosts.yml").read_text()
+    assert old in text
+    (project.path / "broken.yml").write_text(text.replace(old, new, 1))
+    project.makepyfile("def test_never(): raise AssertionError('must not run')")
+    result = project.runpytest_subprocess("--hosts=broken.yml")
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: broken.yml:") and key in errors[0], result.stderr.lines
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not (project.path / "reports").exists(), "nothing may be written or touched"
+
+
+def test_a_password_never_reaches_the_terminal(project: pytest.Pytester) -> None:
+    text = (project.path / "hosts.yml").read_text().replace(
+        "    ansible_user: root\n", "    ansible_user: root\n    ansible_password: \"s3cret-Pa55\"\n", 1)
+    (project.path / "secret.yml").write_text(text)
+    for extra in ("--dry-run", "--collect-only"):
+        result = project.runpytest_subprocess("--hosts=secret.yml", extra)
+        assert "s3cret-Pa55" not in result.stdout.str() + result.stderr.str()
+    broken = text.replace("mxdrill_mx_priority: 10", "mxdrill_mx_priority: ten")
+    (project.path / "broken-secret.yml").write_text(broken)
+    result = project.runpytest_subprocess("--hosts=broken-secret.yml")
+    assert result.ret == 4 and "s3cret-Pa55" not in result.stdout.str() + result.stderr.str()
