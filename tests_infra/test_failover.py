@@ -64,7 +64,7 @@ class TestFailover:
         drill.mark("stopped")
 
     @pytest.mark.disruptive
-    def test_backup_accepts_probes_during_outage(self, drill: Drill) -> None:
+    def test_backup_accepts_probes_during_outage(self, drill: Drill, record_property) -> None:
         drill.require("stopped")
         deliveries = drill.send("outage")
         problems = [
@@ -73,6 +73,7 @@ class TestFailover:
             if not d.accepted or d.accepted.target.host != drill.scenario.backup.name or not d.queue_id
         ]
         assert not problems, "the backup did not take every probe: " + " | ".join(problems)
+        record_property("failover_seconds", checker.failover_seconds(drill.history))
         drill.mark("outage")
 
     @pytest.mark.disruptive
@@ -88,10 +89,11 @@ class TestFailover:
         drill.mark("queued")
 
     @pytest.mark.disruptive
-    def test_restart_primary_and_drain(self, drill: Drill) -> None:
+    def test_restart_primary_and_drain(self, drill: Drill, record_property) -> None:
         drill.require("stopped")
         seconds = drill.heal_and_drain(drill.inventory.drain_deadline)
         drill.history.append("phase.end", name="drain", seconds=seconds)
+        record_property("drain_seconds", checker.drain_seconds(drill.history))
         drill.mark("drained")
 
     def test_primary_is_preferred_again(self, drill: Drill) -> None:
@@ -100,12 +102,14 @@ class TestFailover:
         assert_taken_by(drill.send("after"), drill.scenario.primary.name)
         drill.mark("after")
 
-    def test_each_probe_delivered_exactly_once(self, drill: Drill) -> None:
+    def test_each_probe_delivered_exactly_once(self, drill: Drill, record_property) -> None:
         """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location."""
         drill.require("before")
         drill.await_delivered(drill.inventory.drain_deadline)
         drill.record_found()
         verdict = checker.check_delivered_once(drill.history, drill.deliveries, home=drill.home)
+        for name, value in checker.ledger(drill.history, drill.deliveries).items():
+            record_property(f"probes_{name}", value)
         assert verdict.status == "pass", verdict.detail
         drill.mark("delivered-once")
 

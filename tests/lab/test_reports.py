@@ -30,6 +30,9 @@ def test_a_drill_writes_every_report_file(lab: manager.LabPaths, tmp_path: Path)
     assert "ansible_password" not in (run / "inventory.json").read_text()
     junit = ET.parse(run / "junit.xml").getroot()
     assert int(junit.find("testsuite").get("failures")) == 0
+    properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert {"failover_seconds", "drain_seconds", "probes_sent", "probes_lost"} <= set(properties)
+    assert properties["probes_sent"] == "9" and properties["probes_lost"] == "0"
     assert "mxdrill" in result.stdout and "failover" in result.stdout
 
 
