@@ -54,6 +54,8 @@ class TestFailover:
     def test_primary_takes_probes_while_up(self, drill: Drill) -> None:
         drill.require("preflight")
         assert_taken_by(drill.send("before"), drill.scenario.primary.name)
+        missing = drill.await_delivered(drill.inventory.drain_deadline, "before")
+        assert not missing, f"the primary took these probes but they reached no mailbox: {sorted(missing)}"
         drill.mark("before")
 
     @pytest.mark.disruptive
@@ -100,6 +102,8 @@ class TestFailover:
         """Seed 003 step 7: with the primary back, new mail goes to it again."""
         drill.require("drained")
         assert_taken_by(drill.send("after"), drill.scenario.primary.name)
+        missing = drill.await_delivered(drill.inventory.drain_deadline, "after")
+        assert not missing, f"the primary took these probes but they reached no mailbox: {sorted(missing)}"
         drill.mark("after")
 
     def test_each_probe_delivered_exactly_once(self, drill: Drill, record_property) -> None:

@@ -302,12 +302,13 @@ class Drill:
         self._delivered |= found
         return found
 
-    def await_delivered(self, deadline: float) -> set[str]:
-        """Wait until every probe is in some mailbox, or the deadline; the checker names what is missing."""
-        _, waited = poll_until(lambda: set(self.deliveries) <= self.poll_delivered(), deadline,
-                               "every probe to reach a mailbox", 0.1)
-        self.history.append("wait", what="final deliveries", seconds=waited)
-        return self._delivered
+    def await_delivered(self, deadline: float, phase: str | None = None) -> set[str]:
+        """Wait until every probe (of `phase`, or all) is in some mailbox, or the deadline; returns the missing."""
+        wanted = {token for token, d in self.deliveries.items() if phase is None or d.probe.phase == phase}
+        _, waited = poll_until(lambda: wanted <= self.poll_delivered(), deadline,
+                               f"the {phase or 'remaining'} probes to reach a mailbox", 0.05)
+        self.history.append("wait", what=f"deliveries ({phase or 'all'})", seconds=waited)
+        return wanted - self._delivered
 
     def scans(self) -> list[mailbox.MailboxScan]:
         """One command per MX: every copy of every probe of this run, with the storage location it sits in."""
