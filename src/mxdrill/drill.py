@@ -156,18 +156,14 @@ class Drill:
     def result(self, steps: dict[str, str]) -> report.DrillResult:
         return report.result_of(self.scenario.id, self.history, list(self.deliveries), self.home, steps, self.findings)
 
-    def summary_lines(self) -> list[str]:
-        """Verdict, failover and drain seconds and the probe ledger, for the terminal and reports."""
-        tokens = list(self.deliveries)
-        failover = checker.failover_seconds(self.history)
-        drain = checker.drain_seconds(self.history)
-        verdict = checker.check_delivered_once(self.history, tokens) if tokens else None
-        counts = checker.ledger(self.history, tokens)
+    def summary_lines(self, steps: dict[str, str]) -> list[str]:
+        """Verdict, failover and drain seconds and the probe ledger, for the terminal."""
+        result = self.result(steps)
         shown = lambda v: "n/a" if v is None else f"{v:.2f}s"  # noqa: E731
         return [
-            f"{self.scenario.id}: delivered-once {verdict.status if verdict else 'unknown'}"
-            f" — failover {shown(failover)}, drain {shown(drain)}",
-            "  ledger: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()),
+            f"{self.scenario.id}: {result.verdict.upper()} — failover {shown(result.failover)}, drain {shown(result.drain)}",
+            f"  {result.detail}",
+            "  ledger: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.ledger.items()),
         ]
 
     # --- steps ------------------------------------------------------------------------------------
@@ -221,10 +217,11 @@ class Drill:
                 self.history.append("probe.rejected", probe=delivery.probe.token, host=host, role=role,
                                     code=attempt.code, message=attempt.reply, outcome=attempt.outcome)
 
-    def stop_primary(self, nemesis: Nemesis) -> None:
-        self.nemesis = nemesis
+    def stop_primary(self) -> None:
+        """The fault of the `stop` mode; the nemesis registers its heals before running it."""
+        assert self.nemesis is not None, "the drill fixture creates the nemesis"
         self.fault = StopService(self.primary)
-        nemesis.inject(self.fault)
+        self.nemesis.inject(self.fault)
 
     def backup_queue(self) -> list[postfix.QueuedMessage]:
         return postfix.parse_postqueue_json(self.backup.check("postqueue -j"))

@@ -226,8 +226,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if not drills:
         return
     terminalreporter.section("mxdrill")
+    steps = config.stash.get(STEPS_KEY, {})
     for drill in drills:
-        for line in drill.summary_lines():
+        for line in drill.summary_lines(steps.get(drill.scenario.id, {})):
             terminalreporter.write_line(line)
     pool = config.stash.get(SESSIONS_KEY, None)
     if pool is not None:
