@@ -39,10 +39,18 @@ MARKERS = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+TESTINFRA_PLUGIN = "pytest11.testinfra"  # its entry point also defines --hosts (a comma list of hosts)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("mxdrill", "mxdrill failover drill")
-    group.addoption("--hosts", dest="mxdrill_hosts", metavar="PATH", default=None,
-                    help="the inventory (Ansible YAML) declaring the MX hosts; default: ini mxdrill_hosts or hosts.yml")
+    # mxdrill uses testinfra as a library. Its pytest plugin would add a second --hosts and crash pytest:
+    # block it if it is not loaded yet; if it was loaded first, its --hosts (dest "hosts") carries our path.
+    testinfra_first = pluginmanager.get_plugin(TESTINFRA_PLUGIN) is not None
+    pluginmanager.set_blocked(TESTINFRA_PLUGIN)
+    if not testinfra_first:
+        group.addoption("--hosts", dest="mxdrill_hosts", metavar="PATH", default=None,
+                        help="the inventory (Ansible YAML) declaring the MX hosts; default: ini mxdrill_hosts or hosts.yml")
     group.addoption("--probes", dest="mxdrill_probes", type=int, default=None, metavar="N",
                     help="probe mails per phase (default: ini mxdrill_probes or 3)")
     group.addoption("--keep-probes", dest="mxdrill_keep_probes", action="store_true", default=False,
@@ -62,7 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
-    explicit = config.getoption("mxdrill_hosts")
+    explicit = getattr(config.option, "mxdrill_hosts", None) or getattr(config.option, "hosts", None)
     path = Path(explicit or config.getini("mxdrill_hosts"))
     if not explicit and not path.exists():
         config.stash[INVENTORY_KEY] = None  # not a drill run (e.g. mxdrill's own unit tests)

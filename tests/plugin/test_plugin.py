@@ -120,3 +120,12 @@ def test_a_password_never_reaches_the_terminal(project: pytest.Pytester) -> None
     (project.path / "broken-secret.yml").write_text(broken)
     result = project.runpytest_subprocess("--hosts=broken-secret.yml")
     assert result.ret == 4 and "s3cret-Pa55" not in result.stdout.str() + result.stderr.str()
+
+
+def test_hosts_works_in_a_users_directory_without_our_ini(pytester: pytest.Pytester) -> None:
+    """pytest-testinfra's plugin also defines --hosts; mxdrill blocks it so `pytest --hosts=...` just works."""
+    shutil.copy(REPO / "hosts.yml", pytester.path / "hosts.yml")
+    pytester.makepyfile("def test_needs(inventory):\n    assert inventory.domain == 'example.test'\n")
+    result = pytester.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider")
+    assert "conflicting option" not in result.stderr.str()
+    assert "id_ed25519 does not exist" in result.stderr.str()  # it read our inventory, not a host list
