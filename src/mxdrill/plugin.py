@@ -24,7 +24,7 @@ from mxdrill.interlock import disruption_allowed
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
 from mxdrill.smtp import new_run_id
-from mxdrill.waiting import set_progress_sink
+from mxdrill.waiting import poll_until, set_progress_sink
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
 DRILLS_KEY = pytest.StashKey[list[Drill]]()
@@ -126,9 +126,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     step, hold_file = os.environ.get("MXDRILL_HOLD_AFTER"), os.environ.get("MXDRILL_HOLD_FILE")
     if step and hold_file and item.name.startswith(step):
         Path(hold_file + ".reached").touch()
-        end = time.monotonic() + 120
-        while Path(hold_file).exists() and time.monotonic() < end:
-            time.sleep(0.05)
+        poll_until(lambda: not Path(hold_file).exists(), 120, f"the hold file {hold_file} to go")
     return result
 
 
