@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mxdrill.inventory import Inventory, InventoryError, check_files, load_inventory
+from mxdrill.inventory import schema
 
 REFERENCE = Path(__file__).resolve().parents[2] / "hosts.yml"
 
@@ -416,3 +417,60 @@ def test_inventory_is_frozen(tmp_path: Path) -> None:
     inv: Inventory = load_inventory(write(tmp_path, VALID))
     with pytest.raises(Exception):
         inv.domain = "other.test"  # type: ignore[misc]
+
+
+# --- the schema: one declaration per variable ------------------------------------------------------
+
+SCHEMA_FIELDS = [(name, info) for model in schema.VAR_MODELS for name, info in model.model_fields.items()]
+
+
+def with_only_all_var(name: str, value: str) -> str:
+    """VALID with `name` set once, in all.vars on line 3, and nowhere else (no host var to override it)."""
+    lines = [line for line in VALID.splitlines() if not line.lstrip().startswith(f"{name}:")]
+    lines.insert(2, f"    {name}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def test_every_variable_is_declared_once_with_a_type_a_default_and_a_hint() -> None:
+    names = [name for name, _ in SCHEMA_FIELDS]
+    assert len(names) == len(set(names))  # one declaration each, in one model
+    assert set(names) == schema.KNOWN_VARS == set(schema.HINTS)
+    assert schema.DOMAIN_VARS == set(schema.DomainVars.model_fields)
+    for name, info in SCHEMA_FIELDS:
+        assert info.annotation is not None, name
+        assert info.description and info.description.strip(), name
+        assert schema.HINTS[name] == info.description
+        if info.is_required():
+            assert schema.REQUIRED[name].startswith(f"set {name} "), name
+        else:
+            assert name not in schema.REQUIRED
+            assert schema.default(name) == info.default
+    assert set(schema.REQUIRED) == {name for name, info in SCHEMA_FIELDS if info.is_required()}
+    assert set(schema.ITEM_HINTS) <= set(names) and all(schema.ITEM_HINTS.values())
+    assert schema.SECRET_VARS == {"ansible_password", "ansible_ssh_pass"}
+
+
+@pytest.mark.parametrize("name", sorted(schema.KNOWN_VARS))
+def test_a_wrong_type_quotes_the_declared_hint(tmp_path: Path, name: str) -> None:
+    error = load_error(tmp_path, with_only_all_var(name, "{wrong: 1}"))
+    got = "something else (not shown: it is a secret)" if name in schema.SECRET_VARS else "a mapping"
+    assert str(error) == f"{tmp_path / 'hosts.yml'}:3: all.vars.{name}: expected {schema.HINTS[name]}, got {got}"
+
+
+@pytest.mark.parametrize("name", sorted(schema.ITEM_HINTS))
+def test_a_wrong_item_quotes_the_declared_item_hint(tmp_path: Path, name: str) -> None:
+    error = load_error(tmp_path, with_only_all_var(name, "[42]"))
+    assert str(error) == f"{tmp_path / 'hosts.yml'}:3: all.vars.{name}.0: expected {schema.ITEM_HINTS[name]}, got 42"
+
+
+@pytest.mark.parametrize("name", sorted(schema.REQUIRED))
+def test_a_missing_required_variable_says_what_to_set(tmp_path: Path, name: str) -> None:
+    lines = [line for line in VALID.splitlines() if not line.lstrip().startswith(f"{name}:")]
+    error = load_error(tmp_path, "\n".join(lines) + "\n")
+    assert (error.line, error.key) == (2, f"all.vars.{name}")
+    assert error.message == f"missing: {schema.REQUIRED[name]}"
+
+
+def test_the_inventory_model_repeats_the_schema_defaults() -> None:
+    for name in ("maintenance_window", "deadman_window", "drill_deadline"):
+        assert Inventory.model_fields[name].default == schema.default(f"mxdrill_{name}")

@@ -1,0 +1,45 @@
+"""The inventory: which hosts are the MXs, the storage, the DNS and the sender, and how to reach them.
+
+The inventory is a plain Ansible YAML inventory (hosts.yml), so a postmaster can add mxdrill's groups
+(`mxdrill_primary`, `mxdrill_backup`, `mxdrill_storage`, `mxdrill_dns`, `mxdrill_sender`) and vars
+(`mxdrill_*`, plus the usual `ansible_*` connection vars) to the inventory they already use.
+
+It is loaded strictly: a drill that stops a production primary must not start from a typo. Every
+problem is reported as one `InventoryError` whose text names the file, the line and the dotted key
+(`hosts.yml:12: all.children.mxdrill_primary.hosts.mx1.example.test.mxdrill_mx_priority: ...`), so it
+can be fixed without reading a traceback.
+
+One idea per module, each depending only on those above it:
+- `source`: reading the YAML with the line of every key, refusing duplicate keys; `InventoryError`.
+- `ansible`: Ansible's groups, hosts, children and vars precedence, knowing nothing of mxdrill.
+- `schema`: mxdrill's groups and variables, each variable declared once with its type, default and hint.
+- `model`: the frozen `Inventory` and `Host` the rest of mxdrill uses.
+- `checks`: the rules across hosts (one primary, backups behind it, distinct addresses, one domain).
+- `load`: `load_inventory`, which runs all of the above, and `check_files`.
+
+This package re-exports what callers use, so `from mxdrill.inventory import load_inventory` and
+`mxdrill.inventory.load_inventory` keep working wherever they are written.
+"""
+
+from mxdrill.inventory.ansible import ALL_CHILDREN, ALL_VARS, GROUP_SECTIONS
+from mxdrill.inventory.load import check_files, load_inventory
+from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
+from mxdrill.inventory.schema import (
+    DOMAIN_VARS,
+    HINTS,
+    ITEM_HINTS,
+    KNOWN_MXDRILL_VARS,
+    KNOWN_VARS,
+    OPTIONAL_ROLES,
+    REQUIRED,
+    ROLE_GROUPS,
+    SECRET_VARS,
+)
+from mxdrill.inventory.source import MERGE_TAG, InventoryError, KeyPath, dotted
+
+__all__ = [
+    "ALL_CHILDREN", "ALL_VARS", "DOMAIN_VARS", "GROUP_SECTIONS", "HINTS", "ITEM_HINTS", "KNOWN_MXDRILL_VARS",
+    "KNOWN_VARS", "MERGE_TAG", "OPTIONAL_ROLES", "REQUIRED", "ROLE_GROUPS", "SECRET_VARS",
+    "Host", "Inventory", "InventoryError", "KeyPath", "ServiceControl", "SshSettings",
+    "check_files", "dotted", "load_inventory",
+]

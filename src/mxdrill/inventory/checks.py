@@ -1,0 +1,107 @@
+"""The rules no single variable can break, only an inventory as a whole: they keep a drill from starting
+on an inventory that types alone would accept.
+
+A drill stops exactly one primary and expects a backup to take its mail, so there must be exactly one
+primary, at least one backup and no host in both roles; senders try MXs by preference, so each backup
+needs a greater MX priority than the primary; the drill tells MXs apart by address, so no two may share
+one; and domain-wide settings are read from the primary, so another host saying otherwise is a mistake.
+Each rule raises an InventoryError at the key the user has to change.
+"""
+
+import ipaddress
+from dataclasses import dataclass
+
+from mxdrill.inventory.ansible import ALL_CHILDREN, Layout, Var
+from mxdrill.inventory.model import Host
+from mxdrill.inventory.schema import DOMAIN_VARS, OPTIONAL_ROLES, ROLE_GROUPS
+from mxdrill.inventory.source import KeyPath, Source, describe, dotted
+
+
+@dataclass
+class Loaded:
+    """One role host during loading: its model, its effective vars and where it is listed as an MX."""
+
+    host: Host
+    variables: dict[str, Var]
+    listed: KeyPath
+
+    def key_of(self, var: str) -> KeyPath:
+        """Where `var` was set for this host, or where it should be set when it was not."""
+        found = self.variables.get(var)
+        return found.key if found else (*self.listed, var)
+
+
+# --- roles ------------------------------------------------------------------------------------------
+
+def role_members(layout: Layout, source: Source) -> dict[str, dict[str, KeyPath]]:
+    """Role group -> {host: where listed}, checked: one primary, some backups, at most one of the rest."""
+    roles = {group: layout.members(group) if group in layout.groups else {} for group in ROLE_GROUPS}
+    _require_group(layout, source, "mxdrill_primary", "the primary MX (the one the drill stops)")
+    _require_group(layout, source, "mxdrill_backup", "a backup MX (one that must take the mail)")
+    for group in ("mxdrill_primary", *OPTIONAL_ROLES):
+        _at_most_one(roles[group], group, source)
+    primary = next(iter(roles["mxdrill_primary"]))
+    if primary in roles["mxdrill_backup"]:
+        raise source.error(roles["mxdrill_backup"][primary],
+                           f"{primary} is the primary already: a host is either primary or backup, not both")
+    return roles
+
+
+def _require_group(layout: Layout, source: Source, name: str, what: str) -> None:
+    if name not in layout.groups:
+        raise source.error((*ALL_CHILDREN, name), f"missing: add a group {name} under all.children with {what} in its hosts")
+    if not layout.members(name):
+        where = dotted((*layout.groups[name].key, "hosts"))
+        raise source.error(layout.groups[name].key, f"no host: add {what} under {where}")
+
+
+def _at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> None:
+    if len(members) > 1:
+        first, second = list(members)[:2]
+        raise source.error(members[second], f"{group} takes exactly one host and has {first} already")
+
+
+# --- the MXs ----------------------------------------------------------------------------------------
+
+def check_mx_priorities(primary: Loaded, backups: list[Loaded], source: Source) -> None:
+    for mx in (primary, *backups):
+        if mx.host.mx_priority is None:
+            raise source.error(mx.key_of("mxdrill_mx_priority"),
+                               "missing: every MX needs mxdrill_mx_priority, its MX preference in DNS (e.g. 10)")
+    for backup in backups:
+        if backup.host.mx_priority <= primary.host.mx_priority:  # type: ignore[operator]
+            raise source.error(
+                backup.key_of("mxdrill_mx_priority"),
+                f"a backup needs a greater MX priority than the primary {primary.host.name} "
+                f"({primary.host.mx_priority}), got {backup.host.mx_priority}: senders try the lowest first",
+            )
+
+
+def _address_key(address: str) -> str:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address.lower().removesuffix(".")
+
+
+def check_distinct_addresses(mxs: list[Loaded], source: Source) -> None:
+    """The drill tells the MXs apart by address; two MXs on one address cannot be told apart."""
+    owners: dict[str, str] = {}
+    for mx in mxs:
+        address = _address_key(mx.host.address)
+        if address in owners:
+            raise source.error(mx.key_of("ansible_host"),
+                               f"address {mx.host.address} is {owners[address]}'s already: each MX needs its own "
+                               "(a shared virtual address goes in mxdrill_vip)")
+        owners[address] = mx.host.name
+
+
+def check_domain_vars_agree(primary: Loaded, others: list[Loaded], source: Source) -> None:
+    """Domain-wide settings come from the primary: another host saying otherwise is a mistake."""
+    for other in others:
+        for name in sorted(DOMAIN_VARS & other.variables.keys()):
+            mine, theirs = primary.variables.get(name), other.variables[name]
+            if mine is None or mine.value != theirs.value:
+                shown = describe(mine.value) if mine else "nothing"
+                raise source.error(theirs.key, f"{name} is domain-wide and taken from the primary "
+                                               f"{primary.host.name}, which has {shown}: set it once in all.vars")

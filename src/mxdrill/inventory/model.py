@@ -1,0 +1,134 @@
+"""The validated inventory as the rest of mxdrill sees it: hosts with roles, every default filled in.
+
+These models are frozen: once `load_inventory` has checked an inventory, nothing in a drill may change
+which host is the primary or where it is reached. They hold resolved values (a local Path rather than
+the string the user wrote, the host name when ansible_host is not set), never YAML positions; only
+`Inventory` keeps, privately, where its local paths were declared, so that `check_files` can point
+there.
+
+No `from __future__ import annotations` here: pydantic reads these annotations at runtime.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, field_serializer
+
+from mxdrill.inventory.schema import default
+
+
+class SshSettings(BaseModel):
+    """How to reach a host: mxdrill runs its remote commands over SSH, with verified host keys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    port: int
+    key_file: Path | None
+    known_hosts: Path
+    sudo: bool  # ansible_become: run remote commands through `sudo -n`
+    password: SecretStr | None  # SecretStr so that it never ends up in a log or a report
+
+
+class ServiceControl(BaseModel):
+    """The shell commands that stop, start and check the MTA: the 'service down' fault uses them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stop: str
+    start: str
+    status: str
+
+
+class Host(BaseModel):
+    """One inventory host with an mxdrill role, with every default filled in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # the inventory hostname
+    address: str  # ansible_host, or the inventory hostname
+    roles: frozenset[str]  # among "primary", "backup", "storage", "dns", "sender"
+    ssh: SshSettings
+    service: ServiceControl
+    mail_log: str
+    mailbox_base: str
+    mx_priority: int | None
+    export: str | None
+
+    @field_serializer("roles", when_used="json")
+    def _sorted_roles(self, roles: frozenset[str]) -> list[str]:
+        """Reports must not change from run to run with set ordering."""
+        return sorted(roles)
+
+
+class Inventory(BaseModel):
+    """The validated inventory: the domain under test and the hosts that serve it.
+
+    `load_inventory` guarantees exactly one primary, at least one backup with a greater MX priority,
+    and at most one storage, DNS and sender host.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path  # as the user gave it, so that messages name the file the way the user does
+    domain: str
+    recipients: list[str]
+    nameserver: str | None  # None: the system resolver
+    mailbox_format: str
+    storage_fstype: str
+    vip: str | None
+    keep_probes: bool
+    command_timeout: float
+    drain_deadline: float
+    # "always" or "HH:MM-HH:MM" (UTC, daily)
+    maintenance_window: str | None = default("mxdrill_maintenance_window")
+    # the host heals itself this long after a fault if the harness is gone
+    deadman_window: float = default("mxdrill_deadman_window")
+    drill_deadline: float = default("mxdrill_drill_deadline")  # the whole drill, all steps
+    hosts: dict[str, Host]  # inventory hostname -> host, in file order
+
+    # (host name, variable) -> (dotted key, line) where a local path was declared, for check_files.
+    _declared: dict[tuple[str, str], tuple[str, int | None]] = PrivateAttr(default_factory=dict)
+
+    def _with_role(self, role: str) -> list[Host]:
+        return [h for h in self.hosts.values() if role in h.roles]
+
+    @property
+    def primary(self) -> Host:
+        """The MX with the lowest preference: the one each drill takes down."""
+        return self._with_role("primary")[0]
+
+    @property
+    def backups(self) -> list[Host]:
+        """Backup MXs in the order a sender tries them (lowest MX priority first)."""
+        return sorted(self._with_role("backup"), key=lambda h: h.mx_priority or 0)
+
+    @property
+    def mxs(self) -> list[Host]:
+        """Every MX, in DNS preference order."""
+        return [self.primary, *self.backups]
+
+    @property
+    def storage(self) -> Host | None:
+        """The shared mailbox store, when the MXs deliver into one."""
+        return next(iter(self._with_role("storage")), None)
+
+    @property
+    def dns(self) -> Host | None:
+        return next(iter(self._with_role("dns")), None)
+
+    @property
+    def sender(self) -> Host | None:
+        return next(iter(self._with_role("sender")), None)
+
+    def pairs(self) -> list[tuple[Host, Host]]:
+        """(primary, backup) for each backup: one drill scenario family per pair."""
+        return [(self.primary, backup) for backup in self.backups]
+
+    def redacted(self) -> dict[str, Any]:
+        """The inventory as plain JSON-able data for reports, passwords replaced by "***"."""
+        data = self.model_dump(mode="json")
+        for name, host in self.hosts.items():
+            if host.ssh.password is not None:
+                data["hosts"][name]["ssh"]["password"] = "***"
+        return data

@@ -1,0 +1,252 @@
+"""mxdrill's vocabulary in an inventory: its groups, and every `mxdrill_*` / `ansible_*` variable it reads.
+
+Each variable is declared once, as a field of `HostVars` or `DomainVars` named like the variable: the
+annotation is its type, the field's default its default (none: the variable is required), and the
+field carries the words its errors use: the hint ("expected <hint>, got ..."), the hint for one item of
+a list, what to do when a required one is missing, and whether the value is a secret that an error must
+never echo. The tables the rest of the loader consults (HINTS, REQUIRED, KNOWN_VARS...) are read back
+from the models, so a new variable is one new field and nothing else.
+
+Field names are the variable names so that a pydantic error's `loc` names the variable to blame;
+`validate` turns that error into an InventoryError at the variable's own line.
+
+No `from __future__ import annotations` here: pydantic reads these annotations at runtime.
+"""
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic.fields import FieldInfo
+
+from mxdrill.inventory.ansible import Var
+from mxdrill.inventory.source import InventoryError, KeyPath, Source, Tagged, describe, did_you_mean
+
+ROLE_GROUPS: dict[str, str] = {
+    "mxdrill_primary": "primary",
+    "mxdrill_backup": "backup",
+    "mxdrill_storage": "storage",
+    "mxdrill_dns": "dns",
+    "mxdrill_sender": "sender",
+}
+"""Ansible group name -> the role its hosts play in a drill."""
+
+OPTIONAL_ROLES = ("mxdrill_storage", "mxdrill_dns", "mxdrill_sender")
+
+
+# --- value checks: each says what it expected and what it got ------------------------------------
+
+def _dns_name(value: str) -> str:
+    label = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+    name = value.lower().removesuffix(".")
+    if len(name) > 253 or not all(label.match(part) for part in name.split(".")):
+        raise ValueError(f"expected a DNS name such as example.com, got {value!r}")
+    return name
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 192.0.2.53, got {value!r}") from None
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"expected an absolute path on the host (starting with /), got {value!r}")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _address(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"expected a host name or an IP address, got {value!r}")
+    return value
+
+
+def _recipient(value: str, info: ValidationInfo) -> str:
+    """An address in the domain under test: mxdrill must never send probes anywhere else."""
+    local, at, domain = value.rpartition("@")
+    if not at or not local or any(c.isspace() for c in value):
+        raise ValueError(f"expected an e-mail address such as probe@example.com, got {value!r}")
+    expected = info.data.get("mxdrill_domain")
+    if expected is not None and domain.lower().removesuffix(".") != expected:
+        raise ValueError(f"{value!r} is not in mxdrill_domain {expected!r}: probes go to the domain under test only")
+    return value
+
+
+def _maintenance_window(value: str) -> str:
+    """'always' (a lab, a test bed) or a daily UTC window 'HH:MM-HH:MM' (may wrap past midnight)."""
+    if value == "always" or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+        return value
+    raise ValueError(f"expected 'always' or a daily UTC window such as '22:00-02:00', got {value!r}")
+
+
+Text = Annotated[StrictStr, AfterValidator(_not_blank)]
+Address = Annotated[StrictStr, AfterValidator(_address)]
+IpAddress = Annotated[StrictStr, AfterValidator(_ip_address)]
+RemotePath = Annotated[StrictStr, AfterValidator(_absolute)]
+Secret = Annotated[SecretStr, Field(strict=True)]
+Port = Annotated[StrictInt, Field(ge=1, le=65535)]
+Priority = Annotated[StrictInt, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
+Recipients = Annotated[list[Annotated[StrictStr, AfterValidator(_recipient)]], Field(min_length=1)]
+DnsName = Annotated[StrictStr, AfterValidator(_dns_name)]
+Window = Annotated[StrictStr, AfterValidator(_maintenance_window)]
+
+
+# --- the declarations ------------------------------------------------------------------------------
+
+def variable(default: Any = ..., *, hint: str, item_hint: str | None = None,
+             missing: str | None = None, secret: bool = False) -> Any:
+    """A variable's field: its default (leave it out for a required variable) and the words of its errors.
+
+    `hint` completes "expected ..., got ..."; `item_hint` does the same for one item of a list;
+    `missing` tells a user what to set when a required variable is absent; `secret` keeps the value
+    out of every message.
+    """
+    if not hint.strip():
+        raise ValueError("every variable needs a hint: its errors say 'expected <hint>'")
+    if default is ... and not missing:
+        raise ValueError("a required variable needs a `missing` message saying what to set")
+    extra: dict[str, Any] = {"item_hint": item_hint, "missing": missing, "secret": secret or None}
+    return Field(default, description=hint, json_schema_extra={k: v for k, v in extra.items() if v is not None})
+
+
+class HostVars(BaseModel):
+    """The per-host variables, named as in the inventory so that a pydantic `loc` is a variable name."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ansible_host: Address | None = variable(None, hint="a host name or an IP address")
+    ansible_port: Port = variable(22, hint="an integer 1-65535")
+    ansible_user: Text = variable("root", hint="a user name")
+    ansible_ssh_private_key_file: Text | None = variable(None, hint="the path of an SSH private key")
+    ansible_become: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
+    ansible_password: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
+    ansible_ssh_pass: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
+    mxdrill_known_hosts: Text = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
+    mxdrill_mailbox_base: RemotePath = variable("/var/mail/vhosts", hint="an absolute path on the host")
+    mxdrill_mail_log: RemotePath = variable("/var/log/mail.log", hint="an absolute path on the host")
+    mxdrill_service_stop: Text = variable("systemctl stop postfix", hint="a shell command")
+    mxdrill_service_start: Text = variable("systemctl start postfix", hint="a shell command")
+    # ask Postfix itself: systemd says "active" too early
+    mxdrill_service_status: Text = variable("postfix status", hint="a shell command")
+    mxdrill_mx_priority: Priority | None = variable(None, hint="an integer 0-65535")
+    mxdrill_export: Text | None = variable(None, hint="the exported path, as a string")
+
+
+class DomainVars(BaseModel):
+    """Variables about the domain under test, read from the primary's effective vars (all.vars)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mxdrill_domain: DnsName = variable(
+        hint="a DNS name such as example.com",
+        missing="set mxdrill_domain (the mail domain under test, e.g. example.com) in all.vars")
+    mxdrill_recipients: Recipients = variable(  # after mxdrill_domain: each recipient is checked against it
+        hint="a non-empty list of e-mail addresses, e.g. [probe@example.com]",
+        item_hint="an e-mail address such as probe@example.com",
+        missing="set mxdrill_recipients (e.g. [probe@example.com], addresses in mxdrill_domain) in all.vars")
+    mxdrill_nameserver: IpAddress | None = variable(None, hint="an IP address, or nothing for the system resolver")
+    mxdrill_mailbox_format: Literal["maildir"] = variable("maildir", hint="maildir (the only mailbox format mxdrill reads)")
+    mxdrill_storage_fstype: Text = variable("nfs4", hint="a file system type such as nfs4 or fuse.sshfs")
+    mxdrill_vip: IpAddress | None = variable(None, hint="an IP address")
+    mxdrill_keep_probes: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
+    mxdrill_command_timeout: Seconds = variable(30.0, hint="a positive number of seconds")
+    mxdrill_drain_deadline: Seconds = variable(120.0, hint="a positive number of seconds")
+    mxdrill_maintenance_window: Window | None = variable(
+        None, hint="'always' (a lab) or a daily UTC window such as '22:00-02:00'")
+    mxdrill_deadman_window: Seconds = variable(300.0, hint="a positive number of seconds")
+    mxdrill_drill_deadline: Seconds = variable(900.0, hint="a positive number of seconds")
+
+
+# --- the tables, read back from the declarations ----------------------------------------------------
+
+VAR_MODELS: tuple[type[BaseModel], ...] = (HostVars, DomainVars)
+FIELDS: dict[str, FieldInfo] = {name: info for model in VAR_MODELS for name, info in model.model_fields.items()}
+
+
+def _extra(info: FieldInfo, key: str) -> Any:
+    extra = info.json_schema_extra
+    return extra.get(key) if isinstance(extra, dict) else None
+
+
+DOMAIN_VARS = frozenset(DomainVars.model_fields)
+KNOWN_VARS = frozenset(FIELDS)
+KNOWN_MXDRILL_VARS = sorted(v for v in KNOWN_VARS if v.startswith("mxdrill_"))
+SECRET_VARS = frozenset(name for name, info in FIELDS.items() if _extra(info, "secret"))
+HINTS: dict[str, str] = {name: str(info.description) for name, info in FIELDS.items()}
+ITEM_HINTS: dict[str, str] = {name: _extra(info, "item_hint") for name, info in FIELDS.items() if _extra(info, "item_hint")}
+REQUIRED: dict[str, str] = {name: _extra(info, "missing") for name, info in FIELDS.items() if info.is_required()}
+
+
+def default(name: str) -> Any:
+    """The default of an optional variable, for a model that needs the same default without declaring it again."""
+    return FIELDS[name].default
+
+
+# --- refusing names and values while the inventory is read --------------------------------------------
+
+def vet_group(source: Source, name: str, key: KeyPath) -> None:
+    """mxdrill_* groups are ours: a misspelt one would silently take a role's hosts away."""
+    if name.startswith("mxdrill_") and name not in ROLE_GROUPS:
+        hint = did_you_mean(name, list(ROLE_GROUPS))
+        raise source.error(key, f"unknown mxdrill group (known: {', '.join(ROLE_GROUPS)}){hint}")
+
+
+def vet_var(source: Source, name: str, value: Any, key: KeyPath) -> None:
+    """mxdrill_* variables are ours, and ours are read literally: no Jinja, no Ansible Vault."""
+    if name.startswith("mxdrill_") and name not in KNOWN_VARS:
+        hint = did_you_mean(name, KNOWN_MXDRILL_VARS)
+        raise source.error(key, f"unknown key{hint or ' (known: ' + ', '.join(KNOWN_MXDRILL_VARS) + ')'}")
+    if name in KNOWN_VARS and isinstance(value, str) and "{{" in value:
+        raise source.error(key, "mxdrill does not evaluate Jinja templates: write the value itself")
+    if name in KNOWN_VARS and isinstance(value, Tagged):
+        raise source.error(key, f"mxdrill cannot read {value.tag} values (no Ansible Vault): write the value itself")
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validate(model: type[_M], variables: dict[str, Var], source: Source, missing_at: KeyPath) -> _M:
+    """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable."""
+    try:
+        return model.model_validate({name: var.value for name, var in variables.items()})
+    except ValidationError as error:
+        raise _explain(error.errors()[0], variables, source, missing_at) from None
+
+
+def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: KeyPath) -> InventoryError:
+    """Map a pydantic error back to the variable's key path and say what was expected."""
+    loc = error["loc"]
+    name = str(loc[0])
+    items = tuple(str(part) for part in loc[1:] if isinstance(part, int))
+    var = variables.get(name)
+    key = (*(var.key if var else (*missing_at, name)), *items)
+    if error["type"] == "missing":
+        return source.error(key, f"missing: {REQUIRED.get(name, 'required')}")
+    if error["type"] == "value_error":
+        return source.error(key, str(error["ctx"]["error"]))
+    hint = ITEM_HINTS.get(name, HINTS[name]) if items else HINTS[name]
+    got = "something else (not shown: it is a secret)" if name in SECRET_VARS else describe(error["input"])
+    return source.error(key, f"expected {hint}, got {got}")
