@@ -7,13 +7,14 @@ import pytest
 
 from mxdrill import preflight
 from mxdrill.inventory import Host, Inventory
+from mxdrill.mailhost import MailHost
 from mxdrill.remote import Sessions
 
 
 @pytest.fixture(scope="module")
-def delivering(inventory: Inventory, sessions: Sessions) -> list[Host]:
-    """The MXs that deliver into mailboxes themselves (asked of Postfix once per host)."""
-    return [h for h in inventory.mxs if preflight.delivery_role(sessions[h], inventory.domain) == "delivers"]
+def delivering(inventory: Inventory, hosts: dict[str, MailHost]) -> list[Host]:
+    """The MXs that deliver into mailboxes themselves (asked of each MTA once)."""
+    return [h for h in inventory.mxs if hosts[h.name].mta.delivery_role(inventory.domain) == "delivers"]
 
 
 def test_dns_mx_records_match_the_inventory(inventory: Inventory) -> None:

@@ -1,31 +1,46 @@
-"""Pure checkers over a History: delivered exactly once, lost, duplicated, failover and drain times.
+"""Pure checkers over one scenario's record: delivered exactly once, lost, duplicated, failover and
+drain seconds, and the scenario's verdict.
 
-They read only the record, never a host, so they can be tested on recorded histories and re-run on
-an old history.jsonl.
+They read only the `Record` — the probes expected are its `probe.sent` events, the probes' home is
+its `store.home` event, the steps' outcomes its `step.end` events — never a host and never anything
+passed in from outside, so they can be tested on recorded histories and re-run on an old
+history.jsonl (`History.from_jsonl(path).record(scenario)`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mxdrill.history import History
+from mxdrill.history import Kind, Record
+
+Status = Literal["pass", "fail", "unknown"]
 
 
 @dataclass(frozen=True)
 class Verdict:
     name: str
-    status: Literal["pass", "fail", "unknown"]
+    status: Status
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def copies_per_probe(history: History) -> dict[str, int]:
+def expected_probes(record: Record) -> list[str]:
+    """Every probe the drill sent, in the order sent."""
+    return list(dict.fromkeys(e.probe for e in record.of_kind(Kind.PROBE_SENT) if e.probe))
+
+
+def home(record: Record) -> str | None:
+    """Where the probes belong: the primary's storage location, as the last mailbox scan saw it."""
+    homes = record.of_kind(Kind.STORE_HOME)
+    return str(homes[-1].data["location"]) if homes else None
+
+
+def copies_per_probe(record: Record) -> dict[str, int]:
     """Copies of each probe, summed over distinct storage locations (the shared store seen from two MXs counts once)."""
     per_location: dict[tuple[str, str], int] = {}
-    for event in history.of_kind("probe.found"):
+    for event in record.of_kind(Kind.PROBE_FOUND):
         location = str(event.data.get("location") or event.host)
         per_location[(event.probe or "", location)] = int(event.data.get("count", 1))
     totals: dict[str, int] = defaultdict(int)
@@ -34,22 +49,23 @@ def copies_per_probe(history: History) -> dict[str, int]:
     return dict(totals)
 
 
-def check_delivered_once(history: History, probes: Iterable[str], home: str | None = None) -> Verdict:
-    """Every probe in exactly one mailbox copy, in the `home` store (the primary's) if given.
+def check_delivered_once(record: Record) -> Verdict:
+    """Every probe in exactly one mailbox copy, in the home store (the primary's) if one is recorded.
 
     Names every lost, duplicated and misplaced probe: a probe found only outside the primary's store
     was delivered where the users do not read their mail (a split store, seed 003 Problème 3).
     """
-    wanted = sorted(probes)
-    if not history.of_kind("probe.found"):
+    wanted = expected_probes(record)
+    found = record.of_kind(Kind.PROBE_FOUND)
+    if not found:
         return Verdict("delivered-once", "unknown", "no mailbox was read", {"probes": len(wanted)})
-    copies = copies_per_probe(history)
+    copies, store = copies_per_probe(record), home(record)
     lost = [p for p in wanted if copies.get(p, 0) == 0]
     duplicated = {p: copies[p] for p in wanted if copies.get(p, 0) > 1}
     locations = defaultdict(set)
-    for event in history.of_kind("probe.found"):
+    for event in found:
         locations[event.probe].add(str(event.data.get("location")))
-    misplaced = sorted(p for p in wanted if home is not None and copies.get(p, 0) and home not in locations[p])
+    misplaced = sorted(p for p in wanted if store is not None and copies.get(p, 0) and store not in locations[p])
     data = {"probes": len(wanted), "lost": lost, "duplicated": duplicated, "misplaced": misplaced}
     if not lost and not duplicated and not misplaced:
         return Verdict("delivered-once", "pass", f"all {len(wanted)} probes delivered exactly once", data)
@@ -61,47 +77,84 @@ def check_delivered_once(history: History, probes: Iterable[str], home: str | No
         parts.append(f"duplicated {len(duplicated)}: {shown}")
     if misplaced:
         shown = ", ".join(f"{p} in {sorted(locations[p])}" for p in misplaced)
-        parts.append(f"outside the primary's store {home} (split storage) {len(misplaced)}: {shown}")
+        parts.append(f"outside the primary's store {store} (split storage) {len(misplaced)}: {shown}")
     return Verdict("delivered-once", "fail", "; ".join(parts), data)
 
 
-def ledger(history: History, probes: Iterable[str]) -> dict[str, int]:
-    wanted = set(probes)
-    accepted = {e.probe: e.data.get("role") for e in history.of_kind("probe.accepted") if e.probe in wanted}
-    copies = copies_per_probe(history)
-    found_any = bool(history.of_kind("probe.found"))
+def takers(record: Record) -> dict[str, str]:
+    """Probe → the role of the MX that accepted it (primary, backup, other)."""
+    return {e.probe: str(e.data.get("role")) for e in record.of_kind(Kind.PROBE_ACCEPTED) if e.probe}
+
+
+def ledger(record: Record) -> dict[str, int]:
+    wanted = expected_probes(record)
+    accepted = takers(record)
+    copies = copies_per_probe(record)
+    found_any = bool(record.of_kind(Kind.PROBE_FOUND))
     return {
-        "sent": len({e.probe for e in history.of_kind("probe.sent") if e.probe in wanted}),
-        "accepted_by_primary": sum(1 for r in accepted.values() if r == "primary"),
-        "accepted_by_backup": sum(1 for r in accepted.values() if r == "backup"),
-        "rejected": len({p for p in wanted if p not in accepted}),
+        "sent": len(wanted),
+        "accepted_by_primary": sum(1 for p in wanted if accepted.get(p) == "primary"),
+        "accepted_by_backup": sum(1 for p in wanted if accepted.get(p) == "backup"),
+        "rejected": sum(1 for p in wanted if p not in accepted),
         "delivered_once": sum(1 for p in wanted if copies.get(p, 0) == 1),
         "lost": sum(1 for p in wanted if copies.get(p, 0) == 0) if found_any else 0,
         "duplicated": sum(1 for p in wanted if copies.get(p, 0) > 1),
     }
 
 
-def failover_seconds(history: History) -> float | None:
+def failover_seconds(record: Record) -> float | None:
     """From the fault's injection to the first probe the backup accepted after it."""
-    injected = history.of_kind("fault.injected")
+    injected = record.of_kind(Kind.FAULT_INJECTED)
     if not injected:
         return None
     start = injected[0].time
-    taken = [e.time for e in history.of_kind("probe.accepted") if e.data.get("role") == "backup" and e.time >= start]
+    taken = [e.time for e in record.of_kind(Kind.PROBE_ACCEPTED) if e.data.get("role") == "backup" and e.time >= start]
     return min(taken) - start if taken else None
 
 
-def drain_seconds(history: History) -> float | None:
-    """From the heal to the last delivery of a probe the backup had accepted (None if one never arrived)."""
-    healed = history.of_kind("fault.healed")
+def drain_seconds(record: Record) -> float | None:
+    """From the last heal to the last delivery of a probe the backup had accepted (None if one never arrived).
+
+    The last heal: a fault that takes several hosts down (primary and the backups preferred over
+    the one under test) is over only when every one of them is back.
+    """
+    healed = record.of_kind(Kind.FAULT_HEALED)
     if not healed:
         return None
-    start = healed[0].time
-    backup_probes = {e.probe for e in history.of_kind("probe.accepted") if e.data.get("role") == "backup"}
-    delivered = {}
-    for event in history.of_kind("probe.delivered"):
-        if event.probe in backup_probes:
-            delivered[event.probe] = event.time
+    start = healed[-1].time
+    backup_probes = {p for p, role in takers(record).items() if role == "backup"}
+    delivered = {e.probe: e.time for e in record.of_kind(Kind.PROBE_DELIVERED) if e.probe in backup_probes}
     if not backup_probes or set(delivered) != backup_probes:
         return None
     return max(max(delivered.values()) - start, 0.0)
+
+
+def step_outcomes(record: Record) -> dict[str, str]:
+    """Step → outcome: the call's outcome, or else the first setup/teardown that did not pass (a skip)."""
+    outcomes: dict[str, str] = {}
+    for event in record.of_kind(Kind.STEP_END):
+        step, when = str(event.data["step"]), event.data.get("when")
+        if when == "call" or step not in outcomes:
+            outcomes[step] = str(event.data["outcome"])
+    return outcomes
+
+
+def evidence(record: Record) -> list[str]:
+    """The log and queue lines that prove each probe's path, as `host log: line`."""
+    return list(dict.fromkeys(f"{e.host} log: {e.data['line']}" for e in record.of_kind(Kind.EVIDENCE)))
+
+
+def scenario_verdict(record: Record) -> Verdict:
+    """The scenario's verdict: fail if a step failed or a probe was lost, duplicated or misplaced."""
+    steps = step_outcomes(record)
+    delivered = check_delivered_once(record) if expected_probes(record) else None
+    failed = [s for s, o in steps.items() if o == "failed"]
+    if delivered is None:
+        status: Status = "fail" if failed else "unknown"
+        detail = "no probe was sent"
+    else:
+        status = "fail" if failed or delivered.status == "fail" else delivered.status
+        detail = delivered.detail
+    if failed:
+        detail = "failed steps: " + ", ".join(failed) + "; " + detail
+    return Verdict("scenario", status, detail, {"steps": steps})

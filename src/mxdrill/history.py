@@ -1,7 +1,12 @@
-"""The drill's record, Jepsen-style: an append-only list of timestamped probe and fault events.
+"""The drill's record, Jepsen-style: append-only, timestamped events, each belonging to one scenario.
 
-Checkers judge from this record alone, and it is flushed to history.jsonl on every append, so a
-crash or a kill never loses what was already seen.
+One `History` per run writes every event through to history.jsonl at once, so a crash or a kill
+never loses what was already seen. Each drill appends through its own `Record`, which stamps the
+scenario on every event and reads back only that scenario's events: two drills of one run (primary
+→ first backup, primary → second backup) never judge each other's faults or probes.
+
+The kinds of event are the `Kind` constants below, each documented once; the README's history
+format is written from them (a unit test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -11,25 +16,70 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+
+class Kind(StrEnum):
+    """Every kind of event a drill records. The docstring table `KIND_DATA` says what each carries."""
+
+    SCENARIO = "scenario"
+    HOST_FACTS = "host.facts"
+    PREFLIGHT = "preflight"
+    STORE_HOME = "store.home"
+    PROBE_SENT = "probe.sent"
+    PROBE_ACCEPTED = "probe.accepted"
+    PROBE_REJECTED = "probe.rejected"
+    PROBE_QUEUED = "probe.queued"
+    PROBE_DELIVERED = "probe.delivered"
+    PROBE_FOUND = "probe.found"
+    FAULT_ARMED = "fault.armed"
+    FAULT_INJECTED = "fault.injected"
+    FAULT_HEALED = "fault.healed"
+    EVIDENCE = "evidence"
+    WAIT = "wait"
+    PHASE_END = "phase.end"
+    STEP_END = "step.end"
+
+
+KIND_DATA: dict[Kind, str] = {
+    Kind.SCENARIO: "the drill begins: primary, backup, fault, faulted (every host the fault takes down)",
+    Kind.HOST_FACTS: "what the drill learnt of a host: mta (name and version), log (where its mail log is read)",
+    Kind.PREFLIGHT: "one steady-state check: check, ok, detail",
+    Kind.STORE_HOME: "the storage location of the primary's mailboxes, where every probe belongs: location",
+    Kind.PROBE_SENT: "a probe is handed to the domain's MXs: message_id, phase, via",
+    Kind.PROBE_ACCEPTED: "an MX took the probe: role (primary, backup, other), queue_id, reply",
+    Kind.PROBE_REJECTED: "an MX refused or could not be reached: role, code, message, outcome",
+    Kind.PROBE_QUEUED: "the backup holds the probe in its queue: queue_id, queue_name, reason",
+    Kind.PROBE_DELIVERED: "the probe was first seen in a mailbox",
+    Kind.PROBE_FOUND: "the final count of a probe's copies in one storage location: location, count, path",
+    Kind.FAULT_ARMED: "the host's dead-man's switch is armed: fault, deadman",
+    Kind.FAULT_INJECTED: "the fault was done to the host: fault, plan",
+    Kind.FAULT_HEALED: "the fault was undone: fault",
+    Kind.EVIDENCE: "a line from a host (mail log, queue) that proves a probe's path: line",
+    Kind.WAIT: "a wait on an MTA, with its length: what, seconds",
+    Kind.PHASE_END: "a phase of the drill ended: name, seconds",
+    Kind.STEP_END: "a step of the drill ended: step, when (setup, call, teardown), outcome",
+}
 
 
 @dataclass(frozen=True)
 class Event:
     time: float
+    scenario: str | None
     kind: str
     probe: str | None
     host: str | None
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"time": self.time, "kind": self.kind, "probe": self.probe, "host": self.host, "data": self.data},
-                          default=str, sort_keys=False)
+        return json.dumps({"time": self.time, "scenario": self.scenario, "kind": self.kind, "probe": self.probe,
+                           "host": self.host, "data": self.data}, default=str)
 
 
 class History:
-    """Thread-safe append-only events; with a `path`, each append is written through at once."""
+    """Thread-safe append-only events of one run; with a `path`, each append is written through at once."""
 
     def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -40,8 +90,9 @@ class History:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
 
-    def append(self, kind: str, *, probe: str | None = None, host: str | None = None, **data: Any) -> Event:
-        event = Event(self._clock(), kind, probe, host, data)
+    def append(self, kind: str, *, scenario: str | None = None, probe: str | None = None, host: str | None = None,
+               **data: Any) -> Event:
+        event = Event(self._clock(), scenario, str(kind), probe, host, data)
         with self._lock:
             self._events.append(event)
             if self.path is not None:
@@ -54,14 +105,13 @@ class History:
         with self._lock:
             return tuple(self._events)
 
-    def of_kind(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
+    def record(self, scenario: str) -> Record:
+        """The view of one scenario: what its drill appends and what its checkers read."""
+        return Record(self, scenario)
 
-    def for_probe(self, token: str) -> list[Event]:
-        return [e for e in self.events if e.probe == token]
-
-    def to_jsonl(self, path: Path) -> None:
-        path.write_text("".join(e.to_json() + "\n" for e in self.events))
+    def scenarios(self) -> list[str]:
+        """Scenario ids in the order their drills began."""
+        return list(dict.fromkeys(e.scenario for e in self.events if e.scenario is not None))
 
     @classmethod
     def from_jsonl(cls, path: Path) -> History:
@@ -69,5 +119,24 @@ class History:
         for line in path.read_text().splitlines():
             if line.strip():
                 raw = json.loads(line)
-                history._events.append(Event(raw["time"], raw["kind"], raw.get("probe"), raw.get("host"), raw.get("data") or {}))
+                history._events.append(Event(raw["time"], raw.get("scenario"), raw["kind"], raw.get("probe"),
+                                             raw.get("host"), raw.get("data") or {}))
         return history
+
+
+class Record:
+    """One scenario's events: appends are stamped with the scenario, reads see nothing else."""
+
+    def __init__(self, history: History, scenario: str) -> None:
+        self.history = history
+        self.scenario = scenario
+
+    def append(self, kind: Kind, *, probe: str | None = None, host: str | None = None, **data: Any) -> Event:
+        return self.history.append(kind, scenario=self.scenario, probe=probe, host=host, **data)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(e for e in self.history.events if e.scenario == self.scenario)
+
+    def of_kind(self, kind: Kind) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]

@@ -16,20 +16,21 @@ from pathlib import Path
 import pytest
 
 from mxdrill import inventory as inventory_module
-from mxdrill import pending, report
-from mxdrill.drill import Drill, Scenario, scenarios
+from mxdrill import pending, report, steps
+from mxdrill.drill import Drill
 from mxdrill.faults import Nemesis
-from mxdrill.history import History
+from mxdrill.history import History, Kind
 from mxdrill.interlock import disruption_allowed
+from mxdrill.mailhost import MailHost, mail_hosts
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
+from mxdrill.scenario import Scenario, scenarios
 from mxdrill.smtp import new_run_id
 from mxdrill.waiting import poll_until, set_progress_sink
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
-DRILLS_KEY = pytest.StashKey[list[Drill]]()
+HISTORY_KEY = pytest.StashKey[History]()
 REPORT_DIR_KEY = pytest.StashKey[Path]()
-STEPS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 FLAGS_KEY = pytest.StashKey[list[str]]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
 
@@ -177,9 +178,10 @@ def report_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def history(report_dir: Path) -> History:
-    """Every probe and fault event of the run, appended to history.jsonl as it happens."""
-    return History(path=report_dir / "history.jsonl")
+def history(pytestconfig: pytest.Config, report_dir: Path) -> History:
+    """Every event of the run (each stamped with its scenario), appended to history.jsonl as it happens."""
+    found = pytestconfig.stash[HISTORY_KEY] = History(path=report_dir / "history.jsonl")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +193,12 @@ def sessions(pytestconfig: pytest.Config, inventory: inventory_module.Inventory)
 
 
 @pytest.fixture(scope="session")
+def hosts(inventory: inventory_module.Inventory, sessions: Sessions) -> dict[str, MailHost]:
+    """Each MX with its seams (MTA, mail log, mailbox store), shared by every drill of the run."""
+    return mail_hosts(inventory, sessions)
+
+
+@pytest.fixture(scope="session")
 def probes_per_phase(pytestconfig: pytest.Config) -> int:
     return int(pytestconfig.getoption("mxdrill_probes") or pytestconfig.getini("mxdrill_probes"))
 
@@ -198,11 +206,17 @@ def probes_per_phase(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="class")
 def drill(
     request: pytest.FixtureRequest, scenario: Scenario, inventory: inventory_module.Inventory,
-    sessions: Sessions, history: History, run_id: str, probes_per_phase: int,
+    hosts: dict[str, MailHost], history: History, run_id: str, probes_per_phase: int,
 ) -> Iterator[Drill]:
-    """One drill per (primary, backup, fault); its heals are registered here, before any step runs."""
-    nemesis = Nemesis(history, pending.state_file(inventory.path), run_id, window=inventory.deadman_window)
-    state = Drill(scenario, inventory, sessions, history, run_id, probes_per_phase, nemesis=nemesis)
+    """One drill per scenario, with its own record; its heals are registered here, before any step runs.
+
+    Each scenario's probes and dead-man tags carry their own run id (`<run>-<n>`), so one drill's
+    mailbox scans never count another's probes.
+    """
+    drill_id = f"{run_id}-{scenarios(inventory).index(scenario) + 1}"
+    record = history.record(scenario.id)
+    nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
+    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase)
 
     def heal_everything() -> None:
         problems = nemesis.heal_all()
@@ -210,10 +224,9 @@ def drill(
             pytest.fail("; ".join(problems), pytrace=False)
 
     request.addfinalizer(heal_everything)
-    request.config.stash.setdefault(DRILLS_KEY, []).append(state)
     yield state
     keep = request.config.getoption("mxdrill_keep_probes") or inventory.keep_probes
-    if not keep and "delivered-once" in state.passed:
+    if not keep and steps.CLEAN_UP_AFTER in state.passed:
         state.remove_probes()
 
 
@@ -228,13 +241,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """The drill's numbers at the end of the run: who took the probes, failover and drain seconds."""
-    drills = config.stash.get(DRILLS_KEY, [])
-    if not drills:
+    history = config.stash.get(HISTORY_KEY, None)
+    if history is None or not history.scenarios():
         return
     terminalreporter.section("mxdrill")
-    steps = config.stash.get(STEPS_KEY, {})
-    for drill in drills:
-        for line in drill.summary_lines(steps.get(drill.scenario.id, {})):
+    for result in report.results(history):
+        for line in report.terminal_lines(result):
             terminalreporter.write_line(line)
     pool = config.stash.get(SESSIONS_KEY, None)
     if pool is not None:
@@ -248,30 +260,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    """Remember each drill step's outcome, per scenario, for the reports."""
-    report = yield
+    """Each drill step's outcome goes into its scenario's record, for the checkers and the reports."""
+    outcome = yield
     scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-    if scenario is not None and (report.when == "call" or report.outcome != "passed"):
-        steps = item.config.stash.setdefault(STEPS_KEY, {}).setdefault(scenario.id, {})
-        name = item.originalname if hasattr(item, "originalname") else item.name
-        if report.when == "call" or name not in steps:
-            steps[name] = report.outcome
-    return report
+    step = steps.by_test_name(getattr(item, "originalname", item.name))
+    history = item.config.stash.get(HISTORY_KEY, None)
+    if scenario is not None and step is not None and history is not None and (outcome.when == "call" or outcome.outcome != "passed"):
+        history.record(scenario.id).append(Kind.STEP_END, step=step.name, when=outcome.when, outcome=outcome.outcome)
+    return outcome
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the reports; a failure here is reported but never changes the drill's verdict."""
     config = session.config
-    drills = config.stash.get(DRILLS_KEY, [])
+    history = config.stash.get(HISTORY_KEY, None)
     report_dir = config.stash.get(REPORT_DIR_KEY, None)
-    if not drills or report_dir is None:
+    if history is None or not history.scenarios() or report_dir is None:
         return
     try:
-        inv = config.stash[INVENTORY_KEY]
-        steps = config.stash.get(STEPS_KEY, {})
-        results = [drill.result(steps.get(drill.scenario.id, {})) for drill in drills]
-        versions = {name: v for drill in drills for name, v in drill.versions.items()}
-        hosts = [h.name for h in inv.mxs]
-        config.stash[FLAGS_KEY] = report.write(report_dir, results, drills[0].history, inv, versions, hosts)
+        config.stash[FLAGS_KEY] = report.write(report_dir, history, config.stash[INVENTORY_KEY])
     except Exception as error:  # noqa: BLE001 - the verdict and history.jsonl must survive any report bug
         config.stash[FLAGS_KEY] = [f"report writing failed ({type(error).__name__}: {error}); history.jsonl and junit.xml are intact"]

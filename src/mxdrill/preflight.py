@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from mxdrill import dnscheck, smtp
-from mxdrill.smtp import HARNESS_HELO, HARNESS_SENDER
 from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Remote, RemoteError
+from mxdrill.smtp import HARNESS_HELO, HARNESS_SENDER
+from mxdrill.store import normalize_source
+from mxdrill.waiting import poll_until
 
 RELAY_TEST_RECIPIENT = "mxdrill-relay-test@relay-check.invalid"
 
@@ -85,17 +87,6 @@ def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
     return Finding("refuses-relay", host.name, ok, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}")
 
 
-def delivery_role(remote: Remote, domain: str) -> str:
-    """Ask Postfix how this MX treats the domain: 'delivers' (mailbox), 'relays' (queues for a lower MX) or 'refuses'."""
-    names = ("virtual_mailbox_domains", "mydestination", "relay_domains")
-    output = remote.check("postconf -h " + " ".join(names))
-    values = dict(zip(names, output.splitlines()))
-    listed = {name: domain in values.get(name, "").replace(",", " ").split() for name in names}
-    if listed["virtual_mailbox_domains"] or listed["mydestination"]:
-        return "delivers"
-    return "relays" if listed["relay_domains"] else "refuses"
-
-
 def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:
     """The mailbox base is a mount of the declared type (testinfra's mount_point fact)."""
     try:
@@ -113,8 +104,6 @@ def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:
 
 def same_store(remotes: list[Remote], base: str) -> Finding:
     """Every delivering MX mounts the mailbox base from one source: two sources = a split store."""
-    from mxdrill.mailbox import normalize_source
-
     sources = {}
     for remote in remotes:
         mount = remote.facts.mount_point(base)
@@ -129,27 +118,27 @@ def same_store(remotes: list[Remote], base: str) -> Finding:
 def cross_writes(remotes: list[Remote], base: str, run_id: str, deadline: float = 10.0) -> list[Finding]:
     """A marker written on each MX must be read on every other within `deadline` (NFS attribute caching).
 
-    All (reader, writer) pairs are polled in one loop against one deadline, so a broken store costs
+    All (reader, writer) pairs are polled in one wait against one deadline, so a broken store costs
     the deadline once, not once per pair.
     """
     markers = {r.host.name: f"{base.rstrip('/')}/.mxdrill-{run_id}-{r.host.name}" for r in remotes}
     waiting = [(reader, writer) for writer in remotes for reader in remotes if reader is not writer]
     findings = []
     start = time.monotonic()
+
+    def all_read() -> bool:
+        for reader, writer in list(waiting):
+            result = reader.run(f"cat {shlex.quote(markers[writer.host.name])}")
+            if result.rc == 0 and result.stdout.strip() == writer.host.name:
+                findings.append(Finding("storage-cross-write", reader.host.name, True,
+                                        f"read {writer.host.name}'s marker after {time.monotonic() - start:.2f}s"))
+                waiting.remove((reader, writer))
+        return not waiting
+
     try:
         for writer in remotes:
             writer.check(f"echo {shlex.quote(writer.host.name)} > {shlex.quote(markers[writer.host.name])}")
-        while waiting:
-            for reader, writer in list(waiting):
-                result = reader.run(f"cat {shlex.quote(markers[writer.host.name])}")
-                if result.rc == 0 and result.stdout.strip() == writer.host.name:
-                    waited = time.monotonic() - start
-                    findings.append(Finding("storage-cross-write", reader.host.name, True,
-                                            f"read {writer.host.name}'s marker after {waited:.2f}s"))
-                    waiting.remove((reader, writer))
-            if waiting and time.monotonic() - start > deadline:
-                break
-            time.sleep(0.1 if waiting else 0)
+        poll_until(all_read, deadline, "each MX's marker to be read on the others", 0.1)
         for reader, writer in waiting:
             findings.append(Finding(
                 "storage-cross-write", reader.host.name, False,

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mxdrill import checker
-from mxdrill.history import Event, History
+from mxdrill.history import Event, History, Kind, Record
+from mxdrill.steps import STEPS
+
+TITLES = {step.name: step.title for step in STEPS}
 
 WORSE_FACTOR = 1.5  # "markedly worse": 50 % slower ...
 WORSE_FLOOR = 2.0  # ... and at least 2 s slower (Postfix alone varies ~1 s in stopping)
@@ -32,7 +35,7 @@ class DrillResult:
     failover: float | None
     drain: float | None
     ledger: dict[str, int]
-    steps: dict[str, str]  # test step -> outcome
+    steps: dict[str, str]  # step name (of the table) -> outcome
     findings: list[str]  # per-host evidence lines (log lines, queue entries)
 
 
@@ -77,6 +80,16 @@ def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
 
 
+def terminal_lines(result: DrillResult) -> list[str]:
+    """Verdict, failover and drain seconds and the probe ledger, for the terminal."""
+    shown = lambda v: "n/a" if v is None else f"{v:.2f}s"  # noqa: E731
+    return [
+        f"{result.scenario}: {result.verdict.upper()} — failover {shown(result.failover)}, drain {shown(result.drain)}",
+        f"  {result.detail}",
+        "  ledger: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.ledger.items()),
+    ]
+
+
 def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], phases: list[tuple[str, float]]) -> str:
     lines = [f"# mxdrill: {overall(results)}", "", f"Inventory: `{inventory_name}`", ""]
     lines += [f"> ⚠ {flag}" for flag in flags] + ([""] if flags else [])
@@ -90,7 +103,7 @@ def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, 
             "| count | " + " | ".join(str(v) for v in result.ledger.values()) + " |", "",
             "| step | outcome |", "|---|---|",
         ]
-        lines += [f"| {step} | {outcome} |" for step, outcome in result.steps.items()]
+        lines += [f"| {TITLES.get(step, step)} | {outcome} |" for step, outcome in result.steps.items()]
         lines += ["", "Evidence:", ""] + [f"    {finding}" for finding in result.findings] + [""]
     lines += ["## Phases", "", "| phase | seconds |", "|---|---|"] + [f"| {name} | {sec:.2f} |" for name, sec in phases]
     lines += ["", "## Postfix versions", ""] + [f"- {host}: {version}" for host, version in versions.items()]
@@ -102,6 +115,17 @@ def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, 
 LANE_HEIGHT = 46
 LEFT = 150
 WIDTH = 900
+
+
+def fault_windows(events: tuple[Event, ...]) -> list[tuple[Event, Event | None]]:
+    """Each injection with the heal of the same host in the same scenario (None: never healed)."""
+    windows = []
+    for index, start in enumerate(events):
+        if start.kind == Kind.FAULT_INJECTED:
+            end = next((e for e in events[index:] if e.kind == Kind.FAULT_HEALED
+                        and (e.scenario, e.host) == (start.scenario, start.host)), None)
+            windows.append((start, end))
+    return windows
 
 
 def timeline_svg(history: History, hosts: list[str]) -> str:
@@ -121,9 +145,7 @@ def timeline_svg(history: History, hosts: list[str]) -> str:
         return 20 + lanes[lane] * LANE_HEIGHT + LANE_HEIGHT / 2
 
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' font-family='sans-serif' font-size='12' role='img' aria-label='drill timeline'>"]
-    injected = [e for e in events if e.kind == "fault.injected"]
-    healed = [e for e in events if e.kind == "fault.healed"]
-    for start, end in zip(injected, healed + [None] * (len(injected) - len(healed))):
+    for start, end in fault_windows(events):
         x1, x2 = x(start.time), x(end.time if end else t0 + span)
         parts.append(f"<rect x='{x1:.1f}' y='10' width='{max(x2 - x1, 2):.1f}' height='{height - 30}' fill='#fde2e2'/>")
         parts.append(f"<text x='{x1 + 3:.1f}' y='{height - 6}' fill='#b91c1c'>{html.escape(start.host or '')} stopped</text>")
@@ -131,8 +153,8 @@ def timeline_svg(history: History, hosts: list[str]) -> str:
         ly = y(lane)
         parts.append(f"<line x1='{LEFT}' y1='{ly}' x2='{WIDTH - 10}' y2='{ly}' stroke='#ccc'/>")
         parts.append(f"<text x='8' y='{ly + 4}'>{html.escape(lane)}</text>")
-    taken: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.accepted" and e.probe}
-    landed: dict[str, Event] = {e.probe: e for e in events if e.kind == "probe.delivered" and e.probe}
+    taken: dict[str, Event] = {e.probe: e for e in events if e.kind == Kind.PROBE_ACCEPTED and e.probe}
+    landed: dict[str, Event] = {e.probe: e for e in events if e.kind == Kind.PROBE_DELIVERED and e.probe}
     for index, (token, accepted) in enumerate(taken.items()):
         if accepted.host not in lanes:
             continue
@@ -170,7 +192,7 @@ def html_page(results: list[DrillResult], flags: list[str], inventory_name: str,
         out.append("<table><tr>" + "".join(f"<th>{html.escape(k.replace('_', ' '))}</th>" for k in r.ledger) + "</tr><tr>"
                    + "".join(f"<td>{v}</td>" for v in r.ledger.values()) + "</tr></table>")
         out.append("<table><tr><th>step</th><th>outcome</th></tr>" + "".join(
-            f"<tr><td>{html.escape(s)}</td><td>{html.escape(o)}</td></tr>" for s, o in r.steps.items()) + "</table>")
+            f"<tr><td>{html.escape(TITLES.get(s, s))}</td><td>{html.escape(o)}</td></tr>" for s, o in r.steps.items()) + "</table>")
         out.append("<h3>Evidence</h3><pre>" + html.escape("\n".join(r.findings)) + "</pre>")
     out.append("<h2>Phases</h2><table>" + "".join(f"<tr><td>{html.escape(n)}</td><td>{s:.2f} s</td></tr>" for n, s in phases) + "</table>")
     out.append("<h2>Postfix versions</h2><ul>" + "".join(f"<li>{html.escape(h)}: {html.escape(v)}</li>" for h, v in versions.items()) + "</ul>")
@@ -179,32 +201,41 @@ def html_page(results: list[DrillResult], flags: list[str], inventory_name: str,
 
 
 def phases(history: History) -> list[tuple[str, float]]:
-    return [(str(e.data.get("what")), float(e.data.get("seconds", 0))) for e in history.of_kind("wait")]
+    return [(str(e.data.get("what")), float(e.data.get("seconds", 0))) for e in history.events if e.kind == Kind.WAIT]
 
 
-def write(report_dir: Path, results: list[DrillResult], history: History, inventory: Any, versions: dict[str, str], hosts: list[str]) -> list[str]:
-    """Write every report file; returns the comparison flags (for the terminal)."""
+def versions(history: History) -> dict[str, str]:
+    """Each host's MTA version, as the drills saw it."""
+    return {e.host: str(e.data["mta"]) for e in history.events if e.kind == Kind.HOST_FACTS and e.host}
+
+
+def results(history: History) -> list[DrillResult]:
+    return [result_of(history.record(scenario)) for scenario in history.scenarios()]
+
+
+def write(report_dir: Path, history: History, inventory: Any) -> list[str]:
+    """Write every report file from the run's history; returns the comparison flags (for the terminal)."""
+    drills = results(history)
     key = str(Path(inventory.path).resolve())
-    flags = compare(results, previous_summary(report_dir.parent, report_dir, key))
-    phase_list = phases(history)
+    flags = compare(drills, previous_summary(report_dir.parent, report_dir, key))
+    phase_list, found_versions = phases(history), versions(history)
+    hosts = [h.name for h in inventory.mxs]
     (report_dir / "summary.json").write_text(json.dumps({
-        "verdict": overall(results), "inventory": key, "flags": flags,
+        "verdict": overall(drills), "inventory": key, "flags": flags,
         "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
-                    "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in results],
+                    "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in drills],
     }, indent=2) + "\n")
-    (report_dir / "summary.md").write_text(markdown(results, flags, str(inventory.path), versions, phase_list))
-    (report_dir / "summary.html").write_text(html_page(results, flags, str(inventory.path), versions, timeline_svg(history, hosts), phase_list))
+    (report_dir / "summary.md").write_text(markdown(drills, flags, str(inventory.path), found_versions, phase_list))
+    (report_dir / "summary.html").write_text(
+        html_page(drills, flags, str(inventory.path), found_versions, timeline_svg(history, hosts), phase_list))
     (report_dir / "inventory.json").write_text(json.dumps(inventory.redacted(), indent=2, default=str) + "\n")
-    (report_dir / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+    (report_dir / "versions.json").write_text(json.dumps(found_versions, indent=2) + "\n")
     return flags
 
 
-def result_of(scenario: str, history: History, tokens: list[str], home: str | None, steps: dict[str, str], findings: list[str]) -> DrillResult:
-    verdict = checker.check_delivered_once(history, tokens, home=home) if tokens else None
-    failed_step = any(outcome == "failed" for outcome in steps.values())
-    status = "fail" if failed_step or (verdict and verdict.status == "fail") else (verdict.status if verdict else "unknown")
-    detail = verdict.detail if verdict else "no probe was sent"
-    if failed_step:
-        detail = "failed steps: " + ", ".join(s for s, o in steps.items() if o == "failed") + "; " + detail
-    return DrillResult(scenario, status, detail, checker.failover_seconds(history), checker.drain_seconds(history),
-                       checker.ledger(history, tokens), steps, findings)
+def result_of(record: Record) -> DrillResult:
+    """One scenario's outcome, from its record alone."""
+    verdict = checker.scenario_verdict(record)
+    return DrillResult(record.scenario, verdict.status, verdict.detail, checker.failover_seconds(record),
+                       checker.drain_seconds(record), checker.ledger(record), checker.step_outcomes(record),
+                       checker.evidence(record))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mxdrill import deadman, pending
-from mxdrill.faults import wait_for
+from mxdrill import pending
+from mxdrill.faults import deadman
 from mxdrill.inventory import Inventory
+from mxdrill.mailhost import mail_hosts
 from mxdrill.remote import RemoteError, Sessions
+from mxdrill.waiting import wait_for
 
 
 def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
@@ -19,29 +21,29 @@ def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
     path = pending.state_file(inventory.path)
     owed = pending.load(path)
     sessions = Sessions(inventory.command_timeout)
+    hosts = mail_hosts(inventory, sessions)
     problems = 0
     try:
         for heal in owed:
-            host = inventory.hosts.get(heal.host)
+            host = hosts.get(heal.host)
             if host is None:
-                say(f"restore: {heal.host} is pending in {path} but not in {inventory.path}; heal it by hand: {heal.heal}")
+                say(f"restore: {heal.host} is pending in {path} but not an MX of {inventory.path}; heal it by hand: {heal.heal}")
                 problems += 1
                 continue
-            remote = sessions[host]
             try:
-                remote.check(heal.heal)
-                wait_for(lambda: remote.run(host.service.status).rc == 0, 30, f"{host.name}: the MTA starting")
+                host.remote.check(heal.heal)
+                wait_for(host.mta.running, 30, f"{host.name}: the MTA starting")
                 if heal.deadman_kind and heal.deadman_tag:
                     switch = deadman.DeadMan(host.name, heal.deadman_kind, heal.deadman_tag, 0, heal.heal)  # type: ignore[arg-type]
-                    deadman.disarm(remote, switch)
+                    deadman.disarm(host.remote, switch)
                 pending.remove(path, heal.host, heal.fault)
                 say(f"restore: healed {heal.fault} on {heal.host} (`{heal.heal}`)")
             except Exception as error:  # report every host, then fail: one broken host must not hide another
                 say(f"restore: {heal.host}: {error}")
                 problems += 1
-        for host in inventory.mxs:
+        for host in hosts.values():
             try:
-                running = sessions[host].run(host.service.status).rc == 0
+                running = host.mta.running()
             except RemoteError as error:
                 say(f"restore: {error}")
                 problems += 1

@@ -1,8 +1,9 @@
 """Waiting with a deadline, and telling the operator what the drill is waiting for.
 
-Every wait in the drill is a poll of a cheap, bounded check against a deadline (never a fixed sleep).
-While a wait lasts longer than a second, the progress sink (the plugin's terminal line) is told what
-is awaited, on which host, and how long remains until the deadline.
+Every wait in mxdrill is a poll of a cheap, bounded check against a deadline (never a fixed sleep),
+and this module is the only place that loops: `poll_until` says whether the condition came true,
+`wait_for` raises naming what never happened. While a wait lasts longer than a second, the
+progress sink (the plugin's terminal line) is told what is awaited and how long remains.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from collections.abc import Callable
 
 ProgressSink = Callable[[str], None]
 _sink: ProgressSink | None = None
+
+
+class WaitTimeout(Exception):
+    """What the drill waited for did not happen before its deadline; the message names it."""
 
 
 def set_progress_sink(sink: ProgressSink | None) -> None:
@@ -33,3 +38,11 @@ def poll_until(condition: Callable[[], object], seconds: float, what: str, inter
             last_report = now
             _sink(f"waiting for {what}: {now - start:.0f}s so far, deadline in {seconds - (now - start):.0f}s")
         time.sleep(interval)
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str, interval: float = 0.05) -> float:
+    """Poll until the condition holds; return the seconds it took, or raise WaitTimeout naming `what`."""
+    held, waited = poll_until(condition, seconds, what, interval)
+    if not held:
+        raise WaitTimeout(f"{what} did not happen within {seconds:g}s")
+    return waited

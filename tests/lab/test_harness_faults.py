@@ -16,21 +16,13 @@ from pathlib import Path
 import pytest
 
 from mxdrill import pending
+from mxdrill.steps import campaign_steps
 from mxdrill.lab import manager
 from mxdrill.lab import topology as topo
 
 from lab_helpers import REPO, ssh
 
-STEPS = [
-    "test_preflight_backup_is_healthy",
-    "test_primary_takes_probes_while_up",
-    "test_stop_primary",
-    "test_backup_accepts_probes_during_outage",
-    "test_backup_queue_and_log_show_each_probe",
-    "test_restart_primary_and_drain",
-    "test_primary_is_preferred_again",
-    "test_each_probe_delivered_exactly_once",
-]
+STEPS = campaign_steps()  # from the table of steps: a new step is in the campaign at once
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 DEADMAN_WINDOW = 6
 RESULTS: list[tuple[str, str, float]] = []

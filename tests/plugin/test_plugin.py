@@ -129,3 +129,28 @@ def test_hosts_works_in_a_users_directory_without_our_ini(pytester: pytest.Pytes
     result = pytester.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider")
     assert "conflicting option" not in result.stderr.str()
     assert "id_ed25519 does not exist" in result.stderr.str()  # it read our inventory, not a host list
+
+
+CANARY = '''
+from mxdrill import steps
+
+steps.STEPS.insert(4, steps.Step(
+    "canary", "test_canary_checks_something", "a canary step", ("outage",), True,
+    lambda drill, report: None, lambda c: f"CANARY on {c.scenario.backup.name}",
+))
+'''
+
+
+def test_a_step_added_to_the_table_is_an_item_a_plan_line_and_a_campaign_case(project: pytest.Pytester) -> None:
+    """One edit of the table, three effects: the pytest item, the --dry-run plan, the kill campaign."""
+    project.makeconftest(CANARY)
+    project.makepyfile(test_failover="from mxdrill.steps import drill_class\n\nTestFailover = drill_class()\n",
+                       test_campaign="from mxdrill.steps import campaign_steps\n\n"
+                                     "def test_listed():\n    assert 'test_canary_checks_something' in campaign_steps()\n")
+    collected = project.runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q")
+    lines = [line for line in collected.stdout.lines if "::" in line]
+    names = [line.split("::")[2].split("[")[0] for line in lines if "TestFailover" in line]
+    assert names.index("test_canary_checks_something") == names.index("test_backup_accepts_probes_during_outage") + 1
+    plan = project.runpytest_subprocess("--hosts=hosts.yml", "--dry-run")
+    plan.stdout.fnmatch_lines(["*drill 1: mx1.example.test->mx2.example.test:stop", "*. CANARY on mx2.example.test"])
+    assert project.runpytest_subprocess("--hosts=hosts.yml", "test_campaign.py").ret == 0

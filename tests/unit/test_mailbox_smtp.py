@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from mxdrill import mailbox, smtp
-from mxdrill.deadman import _self_excluding, heal_command
+from mxdrill import smtp
+from mxdrill.faults.deadman import _self_excluding
+from mxdrill.inventory import ServiceControl
+from mxdrill.mta.postfix import heal_command
+from mxdrill.store import maildir as mailbox
+from mxdrill.store import normalize_source
 
 
 def test_probe_carries_its_token_in_message_id_header_and_subject() -> None:
@@ -47,7 +51,7 @@ def test_a_local_disk_is_its_own_location_per_host() -> None:
 
 
 def test_nfs_sources_with_and_without_user_are_the_same_store() -> None:
-    assert mailbox.normalize_source("vmail@10.0.0.5:/export") == mailbox.normalize_source("10.0.0.5:/export")
+    assert normalize_source("vmail@10.0.0.5:/export") == normalize_source("10.0.0.5:/export")
 
 
 def test_maildir_dirs_are_new_and_cur_of_each_recipient() -> None:
@@ -57,7 +61,8 @@ def test_maildir_dirs_are_new_and_cur_of_each_recipient() -> None:
 
 
 def test_dead_man_heal_is_idempotent_and_its_pattern_does_not_match_itself() -> None:
-    assert heal_command("postfix status", "systemctl start postfix") == "postfix status >/dev/null 2>&1 || systemctl start postfix"
+    service = ServiceControl(stop="systemctl stop postfix", start="systemctl start postfix", status="postfix status")
+    assert heal_command(service) == "postfix status >/dev/null 2>&1 || systemctl start postfix"
     pattern = _self_excluding("mxdrill-deadman-r1-mx1")
     assert pattern == "[m]xdrill-deadman-r1-mx1"
     import re

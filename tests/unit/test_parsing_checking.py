@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mxdrill import checker, postfix
-from mxdrill.history import History
+from mxdrill import checker, mta
+from mxdrill.history import History, Kind, Record
+from mxdrill.mta import postfix
 
 QUEUE = """{"queue_name": "deferred", "queue_id": "2D559FDE3BF", "arrival_time": 1795532084, "message_size": 585, "forced_expire": false, "sender": "t@harness.example.test", "recipients": [{"address": "probe@example.test", "delay_reason": "connect to mx1.example.test[198.51.100.11]:25: Connection refused"}]}
 
@@ -52,7 +53,7 @@ def test_log_lines_both_timestamp_styles_and_non_postfix_lines() -> None:
 
 def test_trails_join_by_message_id_and_end_at_removed() -> None:
     events = [e for e in map(postfix.parse_log_line, LOG.splitlines()) if e]
-    trails = postfix.trails_by_message_id(events)
+    trails = mta.trails_by_message_id(events)
     probe = trails["mxdrill-r-001@mxdrill.probe"]
     assert len(probe) == 1 and probe[0].accepted
     assert [e.status for e in probe[0].with_status("deferred")] == ["deferred"]
@@ -66,33 +67,41 @@ def test_postconf_output() -> None:
     }
 
 
-def recorded(found: list[tuple[str, str, str, int]]) -> History:
-    """A drill's history: 3 probes, primary stopped at t=10, backup took #2 and #3, healed at t=20."""
-    clock = count(0)
-    times = iter([0, 1, 1, 10, 11, 11.5, 12, 20, 20.5, 21, 30, 30, 30, 30, 30, 30])
-    history = History(clock=lambda: float(next(times, next(clock) + 100)))
+def drill_events(record: Record, found: list[tuple[str, str, str, int]], home: str | None = None) -> None:
+    """One drill: 3 probes, primary stopped, backup took #2 and #3, healed, probes found in mailboxes."""
     for token in ("p1", "p2", "p3"):
-        history.append("probe.sent", probe=token)
-    history.append("fault.injected", host="mx1")
-    history.append("probe.accepted", probe="p1", host="mx1", role="primary")
-    history.append("probe.accepted", probe="p2", host="mx2", role="backup")
-    history.append("probe.accepted", probe="p3", host="mx2", role="backup")
-    history.append("fault.healed", host="mx1")
-    history.append("probe.delivered", probe="p2")
-    history.append("probe.delivered", probe="p3")
+        record.append(Kind.PROBE_SENT, probe=token, message_id=f"{token}@x", phase="outage")
+    record.append(Kind.FAULT_INJECTED, host="mx1")
+    record.append(Kind.PROBE_ACCEPTED, probe="p1", host="mx1", role="primary")
+    record.append(Kind.PROBE_ACCEPTED, probe="p2", host="mx2", role="backup")
+    record.append(Kind.PROBE_ACCEPTED, probe="p3", host="mx2", role="backup")
+    record.append(Kind.FAULT_HEALED, host="mx1")
+    record.append(Kind.PROBE_DELIVERED, probe="p2")
+    record.append(Kind.PROBE_DELIVERED, probe="p3")
+    if home is not None:
+        record.append(Kind.STORE_HOME, host="mx1", location=home)
     for token, host, location, copies in found:
-        history.append("probe.found", probe=token, host=host, location=location, count=copies)
-    return history
+        record.append(Kind.PROBE_FOUND, probe=token, host=host, location=location, count=copies)
+
+
+def recorded(found: list[tuple[str, str, str, int]], home: str | None = None) -> Record:
+    """A drill's record: primary stopped at t=10, backup accepted at 11.5, healed at t=20, last delivery at 21."""
+    clock = count(0)
+    times = iter([0, 1, 1, 10, 11, 11.5, 12, 20, 20.5, 21, 30, 30, 30, 30, 30, 30, 30])
+    history = History(clock=lambda: float(next(times, next(clock) + 100)))
+    record = history.record("mx1->mx2:stop")
+    drill_events(record, found, home)
+    return record
 
 
 SHARED = "198.51.100.20:/srv/vhosts"
 
 
 def test_the_shared_store_seen_from_two_mxs_counts_once() -> None:
-    history = recorded([(p, h, SHARED, 1) for p in ("p1", "p2", "p3") for h in ("mx1", "mx2")])
-    verdict = checker.check_delivered_once(history, ["p1", "p2", "p3"], home=SHARED)
+    record = recorded([(p, h, SHARED, 1) for p in ("p1", "p2", "p3") for h in ("mx1", "mx2")], home=SHARED)
+    verdict = checker.check_delivered_once(record)
     assert verdict.status == "pass", verdict.detail
-    assert checker.ledger(history, ["p1", "p2", "p3"]) == {
+    assert checker.ledger(record) == {
         "sent": 3, "accepted_by_primary": 1, "accepted_by_backup": 2, "rejected": 0,
         "delivered_once": 3, "lost": 0, "duplicated": 0,
     }
@@ -100,8 +109,8 @@ def test_the_shared_store_seen_from_two_mxs_counts_once() -> None:
 
 def test_lost_duplicated_and_misplaced_probes_are_named() -> None:
     local = "mx2:/var/mail/vhosts (local ext4)"
-    history = recorded([("p1", "mx1", SHARED, 2), ("p3", "mx2", local, 1)])
-    verdict = checker.check_delivered_once(history, ["p1", "p2", "p3"], home=SHARED)
+    record = recorded([("p1", "mx1", SHARED, 2), ("p3", "mx2", local, 1)], home=SHARED)
+    verdict = checker.check_delivered_once(record)
     assert verdict.status == "fail"
     assert "lost 1: p2" in verdict.detail
     assert "duplicated 1: p1 ×2" in verdict.detail
@@ -109,13 +118,13 @@ def test_lost_duplicated_and_misplaced_probes_are_named() -> None:
 
 
 def test_no_mailbox_read_is_unknown_not_pass() -> None:
-    assert checker.check_delivered_once(recorded([]), ["p1"]).status == "unknown"
+    assert checker.check_delivered_once(recorded([])).status == "unknown"
 
 
 def test_failover_and_drain_seconds() -> None:
-    history = recorded([])
-    assert checker.failover_seconds(history) == pytest.approx(1.5)  # fault at 10, backup accepted at 11.5
-    assert checker.drain_seconds(history) == pytest.approx(1.0)  # healed at 20, last backup probe at 21
+    record = recorded([])
+    assert checker.failover_seconds(record) == pytest.approx(1.5)  # fault at 10, backup accepted at 11.5
+    assert checker.drain_seconds(record) == pytest.approx(1.0)  # healed at 20, last backup probe at 21
 
 
 def test_history_is_written_through_and_reads_back(tmp_path: Path) -> None:
@@ -125,3 +134,56 @@ def test_history_is_written_through_and_reads_back(tmp_path: Path) -> None:
     assert path.read_text().count("\n") == 1  # on disk before anybody asks
     again = History.from_jsonl(path)
     assert again.events == history.events
+
+
+def two_overlapping_scenarios() -> History:
+    """Two drills of one run whose events interleave: A's outage spans all of B's."""
+    timeline = [
+        (0, "A", Kind.FAULT_INJECTED, None, {}), (1, "A", Kind.PROBE_ACCEPTED, "a1", {"role": "backup"}),
+        (50, "B", Kind.FAULT_INJECTED, None, {}), (51, "B", Kind.PROBE_ACCEPTED, "b1", {"role": "backup"}),
+        (60, "B", Kind.FAULT_HEALED, None, {}), (62, "B", Kind.PROBE_DELIVERED, "b1", {}),
+        (100, "A", Kind.FAULT_HEALED, None, {}), (101, "A", Kind.PROBE_DELIVERED, "a1", {}),
+        (102, "A", Kind.STORE_HOME, None, {"location": SHARED}),
+        (102, "A", Kind.PROBE_FOUND, "a1", {"location": SHARED, "count": 1}),
+        (103, "B", Kind.STORE_HOME, None, {"location": SHARED}),
+        (103, "B", Kind.PROBE_FOUND, "b1", {"location": SHARED, "count": 2}),
+    ]
+    times = iter([t for t, *_ in [(0, "A"), (0, "B")] + timeline])
+    history = History(clock=lambda: float(next(times)))
+    history.record("A").append(Kind.PROBE_SENT, probe="a1", message_id="a1@x", phase="outage")
+    history.record("B").append(Kind.PROBE_SENT, probe="b1", message_id="b1@x", phase="outage")
+    for _time, scenario, kind, probe, data in timeline:
+        history.record(scenario).append(kind, probe=probe, host="mx1", **data)
+    return history
+
+
+def test_each_scenario_is_judged_on_its_own_record_only() -> None:
+    history = two_overlapping_scenarios()
+    first, second = history.record("A"), history.record("B")
+    assert history.scenarios() == ["A", "B"]
+    assert (checker.failover_seconds(first), checker.drain_seconds(first)) == (1.0, 1.0)
+    assert (checker.failover_seconds(second), checker.drain_seconds(second)) == (1.0, 2.0)
+    assert checker.expected_probes(first) == ["a1"] and checker.expected_probes(second) == ["b1"]
+    assert checker.check_delivered_once(first).status == "pass"
+    assert checker.check_delivered_once(second).detail.startswith("duplicated 1: b1 ×2")
+    assert checker.ledger(first)["sent"] == 1 and checker.ledger(second)["duplicated"] == 1
+
+
+def test_a_recorded_history_file_is_judged_the_same_after_reading_it_back(tmp_path: Path) -> None:
+    history = two_overlapping_scenarios()
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(e.to_json() + "\n" for e in history.events))
+    again = History.from_jsonl(path)
+    assert again.events == history.events
+    assert checker.drain_seconds(again.record("B")) == 2.0
+
+
+def test_step_outcomes_prefer_the_call_and_keep_a_setup_skip() -> None:
+    record = History().record("A")
+    record.append(Kind.STEP_END, step="preflight", when="call", outcome="passed")
+    record.append(Kind.STEP_END, step="preflight", when="teardown", outcome="failed")
+    record.append(Kind.STEP_END, step="stopped", when="setup", outcome="skipped")
+    record.append(Kind.STEP_END, step="drained", when="call", outcome="failed")
+    assert checker.step_outcomes(record) == {"preflight": "passed", "stopped": "skipped", "drained": "failed"}
+    verdict = checker.scenario_verdict(record)
+    assert verdict.status == "fail" and verdict.detail == "failed steps: drained; no probe was sent"

@@ -10,7 +10,7 @@ from mxdrill.history import History
 
 
 def result(name: str = "mx1->mx2:stop", verdict: str = "pass", failover: float | None = 1.0, drain: float | None = 2.0) -> report.DrillResult:
-    return report.DrillResult(name, verdict, "detail", failover, drain, {"sent": 3}, {"test_stop_primary": "passed"}, [])
+    return report.DrillResult(name, verdict, "detail", failover, drain, {"sent": 3}, {"stopped": "passed"}, [])
 
 
 def test_overall_verdict_fail_wins_and_empty_is_unknown() -> None:

@@ -31,19 +31,12 @@ class DeadMan:
         return f"dead-man's switch on {self.host} ({self.kind}, {self.window:g}s): {self.command}"
 
 
-def heal_command(status: str, start: str) -> str:
-    """Idempotent: start only if not running, so an early manual restart is never disturbed."""
-    return f"{status} >/dev/null 2>&1 || {start}"
-
-
 def has_systemd(remote: Remote) -> bool:
     return remote.run("[ -d /run/systemd/system ] && command -v systemd-run >/dev/null").rc == 0
 
 
-def arm(remote: Remote, tag: str, window: float = DEFAULT_WINDOW_SECONDS) -> DeadMan:
-    """Schedule the heal on the host; returns what is needed to cancel it (and to show it in a plan)."""
-    service = remote.host.service
-    command = heal_command(service.status, service.start)
+def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_SECONDS) -> DeadMan:
+    """Schedule the heal `command` on the host; returns what is needed to cancel it (and to show it in a plan)."""
     if has_systemd(remote):
         remote.check(
             f"systemd-run --quiet --unit={shlex.quote(tag)} --on-active={int(window)}s "
@@ -64,12 +57,6 @@ def disarm(remote: Remote, switch: DeadMan) -> None:
         remote.run(f"systemctl stop {shlex.quote(switch.tag)}.timer {shlex.quote(switch.tag)}.service 2>/dev/null; true")
     else:
         remote.run(f"pkill -f -- {shlex.quote(_self_excluding(switch.tag))}; true")
-
-
-def is_armed(remote: Remote, switch: DeadMan) -> bool:
-    if switch.kind == "systemd-run":
-        return remote.run(f"systemctl is-active --quiet {shlex.quote(switch.tag)}.timer").rc == 0
-    return remote.run(f"pgrep -f -- {shlex.quote(_self_excluding(switch.tag))} >/dev/null").rc == 0
 
 
 def _self_excluding(tag: str) -> str:

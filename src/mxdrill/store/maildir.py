@@ -1,4 +1,4 @@
-"""Finding probes in mailboxes: one remote command per host, however many probes.
+"""Maildir mailboxes under a host's mailbox base: the drill's `MailboxStore` today.
 
 Probes are counted by Message-Id, never by queue id (queue ids are per host and get reused). Each
 MX reports where its mailbox base really lives (the mount source, or "local"), so the shared store
@@ -11,24 +11,14 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mxdrill.remote import Remote
+from mxdrill.store import MailboxScan, normalize_source
 
 MOUNT_MARK = "#mount "
 FOUND_LINE = re.compile(r"^(?P<path>.+?):Message-Id: <(?P<token>[^@>]+)@", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class MailboxScan:
-    """What one host's mailbox base holds of the drill's probes, and where that storage lives."""
-
-    host: str
-    base: str
-    location: str
-    fstype: str
-    copies: Counter[str]
-    paths: dict[str, list[str]]
 
 
 def maildir_dirs(base: str, relative_paths: list[str]) -> list[str]:
@@ -73,21 +63,38 @@ def parse_scan(host: str, base: str, output: str, storage_fstype: str) -> Mailbo
     return MailboxScan(host, base, location, fstype, copies, paths)
 
 
-def normalize_source(source: str) -> str:
-    """`vmail@10.0.0.5:/export` and `10.0.0.5:/export` are the same store."""
-    return source.split("@", 1)[-1]
+@dataclass
+class MaildirStore:
+    """The recipients' Maildirs under `base` on one host.
 
+    `folders` says where each recipient's Maildir is, relative to `base`; it is asked once (of the
+    primary's MTA, which owns the mailbox maps) and shared by every host's store.
+    """
 
-def scan(remote: Remote, base: str, maildirs: list[str], run_id: str, storage_fstype: str) -> MailboxScan:
-    output = remote.check(scan_command(base, maildir_dirs(base, maildirs), run_id))
-    return parse_scan(remote.host.name, base, output, storage_fstype)
+    remote: Remote
+    base: str
+    fstype: str
+    folders: Callable[[], list[str]]
+    _dirs: list[str] | None = field(default=None, init=False, repr=False)
 
+    @property
+    def host(self) -> str:
+        return self.remote.host.name
 
-def remove_probes(remote: Remote, base: str, maildirs: list[str], run_id: str) -> int:
-    """Delete this drill's probe files (and only them); returns how many were removed."""
-    pattern = probe_header_pattern(run_id)
-    dirs = " ".join(shlex.quote(d) for d in maildir_dirs(base, maildirs))
-    output = remote.check(
-        f"grep -s -r -i -l -E {shlex.quote(pattern)} {dirs} | while IFS= read -r f; do rm -f -- \"$f\" && echo x; done; true"
-    )
-    return output.count("x")
+    def dirs(self) -> list[str]:
+        if self._dirs is None:
+            self._dirs = maildir_dirs(self.base, self.folders())
+        return self._dirs
+
+    def scan(self, run_id: str) -> MailboxScan:
+        output = self.remote.check(scan_command(self.base, self.dirs(), run_id))
+        return parse_scan(self.host, self.base, output, self.fstype)
+
+    def remove(self, run_id: str) -> int:
+        """Delete this drill's probe files (and only them); returns how many were removed."""
+        pattern = probe_header_pattern(run_id)
+        dirs = " ".join(shlex.quote(d) for d in self.dirs())
+        output = self.remote.check(
+            f"grep -s -r -i -l -E {shlex.quote(pattern)} {dirs} | while IFS= read -r f; do rm -f -- \"$f\" && echo x; done; true"
+        )
+        return output.count("x")

@@ -1,0 +1,48 @@
+"""The `stop` fault: the MTA stopped cleanly with the host's own command; heal = start it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mxdrill.faults import deadman
+from mxdrill.mta import Mta
+from mxdrill.remote import Remote
+from mxdrill.waiting import wait_for
+
+
+@dataclass
+class StopService:
+    """Stop the MTA over SSH; it counts as stopped (and started) only when the MTA itself says so."""
+
+    remote: Remote
+    mta: Mta
+    settle_seconds: float = 30.0
+    name: str = "stop"
+    switch: deadman.DeadMan | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        return self.remote.host.name
+
+    def heal_command(self) -> str:
+        return self.mta.heal_command()
+
+    def describe(self) -> str:
+        return f"run `{self.remote.host.service.stop}`"
+
+    def arm(self, tag: str, window: float) -> deadman.DeadMan:
+        self.switch = deadman.arm(self.remote, tag, self.heal_command(), window)
+        return self.switch
+
+    def disarm(self) -> None:
+        if self.switch is not None:
+            deadman.disarm(self.remote, self.switch)
+
+    def inject(self) -> None:
+        self.mta.stop()
+        wait_for(lambda: not self.mta.running(), self.settle_seconds, f"{self.host}: the MTA stopping")
+
+    def heal(self) -> None:
+        if not self.mta.running():
+            self.mta.start()
+            wait_for(self.mta.running, self.settle_seconds, f"{self.host}: the MTA starting")

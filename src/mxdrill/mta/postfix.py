@@ -1,0 +1,153 @@
+"""Postfix as the drill's `Mta`: what it tells us over SSH (`postfix status`, `postqueue -j`,
+`postconf`, `postmap -q`) and its log lines, parsed.
+
+The parsers are pure functions (tested on recorded output); `Postfix` runs the commands on one
+host. "Is it running" is asked of Postfix itself, never of an init system: on Debian,
+`postfix.service` is a dummy unit that stays "active" while the real instance is down.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mxdrill.inventory import ServiceControl
+from mxdrill.mta import DeliveryRole, LogEvent, QueuedMessage
+from mxdrill.remote import Remote
+
+
+class PostfixParseError(ValueError):
+    """Output that is not what this Postfix command prints; the message quotes the line."""
+
+
+def parse_postqueue_json(text: str) -> list[QueuedMessage]:
+    """`postqueue -j` (Postfix ≥ 3.1): one JSON object per queued message."""
+    messages = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            messages.append(QueuedMessage(
+                queue_id=raw["queue_id"], queue_name=raw["queue_name"], arrival_time=int(raw.get("arrival_time", 0)),
+                sender=raw.get("sender", ""), message_size=int(raw.get("message_size", 0)),
+                recipients=[(r.get("address", ""), r.get("delay_reason", "")) for r in raw.get("recipients", [])],
+            ))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise PostfixParseError(f"postqueue -j line {number} is not a queue entry ({error}): {line[:200]}") from None
+    return messages
+
+
+# Short ids are hex; long ids (enable_long_queue_ids) use a base-52 alphabet without vowels.
+QUEUE_ID = r"(?:[0-9A-F]{6,12}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,17})"
+SYSLOG_PREFIX = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\dT\S+|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) "
+    r"(?P<program>postfix[^\[:\s]*/[^\[:\s]+|postfix[^\[:\s]*)(?:\[(?P<pid>\d+)\])?: (?P<rest>.*)$"
+)
+QUEUE_PREFIX = re.compile(rf"^(?P<qid>{QUEUE_ID}): (?P<body>.*)$")
+FIELD = re.compile(r"(?P<key>to|relay|dsn|status|client|message-id)=(?P<value><[^>]*>|[^,\s]+)")
+STATUS_DETAIL = re.compile(r"status=\w+ \((?P<detail>.*)\)\s*$")
+
+
+def parse_log_line(line: str) -> LogEvent | None:
+    """One syslog line (traditional or RFC 3339 timestamps); None if Postfix did not write it."""
+    head = SYSLOG_PREFIX.match(line.rstrip("\n"))
+    if not head:
+        return None
+    rest = head["rest"]
+    queued = QUEUE_PREFIX.match(rest)
+    body = queued["body"] if queued else rest
+    fields = {m["key"]: m["value"].strip("<>") for m in FIELD.finditer(body)} if queued else {}
+    detail = STATUS_DETAIL.search(body) if queued else None
+    return LogEvent(
+        timestamp=head["ts"], host=head["host"], program=head["program"],
+        pid=int(head["pid"]) if head["pid"] else None,
+        queue_id=queued["qid"] if queued else None,
+        message_id=fields.get("message-id"), to=fields.get("to"), relay=fields.get("relay"),
+        status=fields.get("status"), dsn=fields.get("dsn"), detail=detail["detail"] if detail else None,
+        client=fields.get("client"), removed=bool(queued) and body.strip() == "removed", raw=line.rstrip("\n"),
+    )
+
+
+def parse_postconf(text: str) -> dict[str, str]:
+    """`postconf -n` / `postconf name ...`: `name = value` per line (value may be empty)."""
+    settings = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+def heal_command(service: ServiceControl) -> str:
+    """Idempotent: start only if not running, so an early manual restart is never disturbed."""
+    return f"{service.status} >/dev/null 2>&1 || {service.start}"
+
+
+@dataclass
+class Postfix:
+    """The Postfix instance on one host, driven by the host's declared service commands."""
+
+    remote: Remote
+
+    @property
+    def host(self) -> str:
+        return self.remote.host.name
+
+    @property
+    def service(self) -> ServiceControl:
+        return self.remote.host.service
+
+    def version(self) -> str:
+        return "Postfix " + self.remote.check("postconf -h mail_version").strip()
+
+    def running(self) -> bool:
+        return self.remote.run(self.service.status).rc == 0
+
+    def start(self) -> None:
+        self.remote.check(self.service.start)
+
+    def stop(self) -> None:
+        self.remote.check(self.service.stop)
+
+    def heal_command(self) -> str:
+        return heal_command(self.service)
+
+    def queue(self) -> list[QueuedMessage]:
+        return parse_postqueue_json(self.remote.check("postqueue -j"))
+
+    def flush(self) -> None:
+        self.remote.check("postqueue -f")
+
+    def config(self, *names: str) -> dict[str, str]:
+        """`postconf name ...`: the values in effect (defaults included)."""
+        return parse_postconf(self.remote.check("postconf " + " ".join(shlex.quote(n) for n in names)))
+
+    def delivery_role(self, domain: str) -> DeliveryRole:
+        """'delivers' (into mailboxes here), 'relays' (queues for a lower MX) or 'refuses' the domain."""
+        values = self.config("virtual_mailbox_domains", "mydestination", "relay_domains")
+        listed = {name: domain in value.replace(",", " ").split() for name, value in values.items()}
+        if listed.get("virtual_mailbox_domains") or listed.get("mydestination"):
+            return "delivers"
+        return "relays" if listed.get("relay_domains") else "refuses"
+
+    def mailbox_paths(self, recipients: list[str]) -> list[str]:
+        """Ask virtual_mailbox_maps where each recipient's Maildir is; domain/local/ where it says nothing."""
+        quoted = " ".join(shlex.quote(r) for r in recipients)
+        output = self.remote.run(
+            f"maps=$(postconf -h virtual_mailbox_maps); for r in {quoted}; do "
+            f"printf '%s ' \"$r\"; postmap -q \"$r\" $maps 2>/dev/null || echo; done"
+        ).stdout
+        found = {}
+        for line in output.splitlines():
+            address, _, path = line.partition(" ")
+            if path.strip():
+                found[address] = path.strip()
+        return [found.get(r) or "{1}/{0}/".format(*r.split("@", 1)) for r in recipients]
+
+    def parse_log(self, lines: Iterable[str]) -> list[LogEvent]:
+        events = (parse_log_line(line) for line in lines)
+        return [event for event in events if event is not None]

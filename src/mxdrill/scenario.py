@@ -1,0 +1,35 @@
+"""What one drill exercises: which primary fails, which backup must take over, and how.
+
+A sender tries the MXs in preference order, so a backup takes mail only when every MX preferred
+over it is unreachable. The drill of (primary, second backup) therefore takes down the primary
+*and* the first backup: with MX 10, 20 and 30, `mx1->mx3` proves mx3 takes the mail when mx1 and
+mx2 are both gone, exactly as a real sender would find it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mxdrill.faults.modes import MODES
+from mxdrill.inventory import Host, Inventory
+
+
+@dataclass(frozen=True)
+class Scenario:
+    primary: Host
+    backup: Host
+    fault: str
+    down: tuple[Host, ...]  # every host the fault takes down: the primary, then the backups preferred over `backup`
+
+    @property
+    def id(self) -> str:
+        return f"{self.primary.name}->{self.backup.name}:{self.fault}"
+
+
+def scenarios(inventory: Inventory, modes: tuple[str, ...] = tuple(MODES)) -> list[Scenario]:
+    """One scenario per backup and fault mode, backups in the order senders try them."""
+    found = []
+    for index, backup in enumerate(inventory.backups):
+        down = (inventory.primary, *inventory.backups[:index])
+        found += [Scenario(inventory.primary, backup, mode, down) for mode in modes]
+    return found

@@ -1,0 +1,223 @@
+"""THE table of drill steps — seed 003's "Test de basculement", in order.
+
+Each row says what the step is called (for the postmaster, and as its pytest item), which earlier
+steps it requires, whether it disrupts a host (interlock), what it does, its line in the
+`--dry-run` plan, and which later step heals what it harms. Everything else is derived from this
+table: the pytest items of the drill (`drill_class`), the plan (`plan.py`), the kill campaign's
+list of steps (`campaign_steps`), and the step names in the reports. Adding a step is one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mxdrill import checker, preflight
+from mxdrill.drill import Drill
+from mxdrill.faults.modes import build as build_fault
+from mxdrill.history import Kind
+from mxdrill.inventory import Inventory
+from mxdrill.mailhost import MailHost
+from mxdrill.scenario import Scenario
+
+Report = Callable[[str, object], None]  # a step's numbers as JUnit properties (pytest's record_property)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan line may mention: the inventory, the scenario, the probes, the hosts' seams (unconnected)."""
+
+    inventory: Inventory
+    scenario: Scenario
+    probes: int
+    hosts: dict[str, MailHost]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # what `requires` and the skip messages call it
+    test_name: str  # its pytest item
+    title: str  # what a postmaster reads in the report
+    requires: tuple[str, ...]
+    disruptive: bool
+    run: Callable[[Drill, Report], None]
+    plan: Callable[[PlanContext], str] | None  # None: its work is in the line before it (it only reads)
+    healed_by: str | None = None  # the step that undoes its harm (the finalizer heals too, whatever happens)
+
+
+# --- what each step does ------------------------------------------------------------------------
+
+def check_preflight(drill: Drill, report: Report) -> None:
+    """DNS as declared, both MXs answer, the backup takes the domain and refuses relaying, shared storage."""
+    inventory, backup = drill.inventory, drill.scenario.backup
+    findings = [
+        preflight.dns_matches_inventory(inventory),
+        preflight.smtp_answers(drill.scenario.primary),
+        preflight.smtp_answers(backup),
+        preflight.accepts_domain(backup, inventory.recipients[0]),
+        preflight.refuses_relay(backup),
+    ]
+    drill.prepare()
+    if drill.backup_role == "delivers":
+        pair = [drill.primary.remote, drill.backup.remote]
+        findings += [preflight.storage_mount(r, r.host.mailbox_base, inventory.storage_fstype) for r in pair]
+        findings.append(preflight.same_store(pair, backup.mailbox_base))
+    for finding in findings:
+        drill.record.append(Kind.PREFLIGHT, host=finding.host, check=finding.check, ok=finding.ok, detail=finding.detail)
+    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if not f.ok]
+    assert not bad, "backup not healthy, nothing disruptive will run: " + " | ".join(bad)
+    drill.resolve_targets()
+
+
+def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
+    """With the primary up, it takes every probe of the phase (first by MX priority) and delivers it."""
+    def run(drill: Drill, report: Report) -> None:
+        primary = drill.scenario.primary.name
+        takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in drill.send(phase)}
+        assert all(taker == primary for taker in takers.values()), f"probes not all taken by {primary}: {takers}"
+        missing = drill.await_delivered(drill.inventory.drain_deadline, phase)
+        assert not missing, f"{primary} took these probes but they reached no mailbox: {sorted(missing)}"
+    return run
+
+
+def inject_fault(drill: Drill, report: Report) -> None:
+    drill.inject_fault()
+
+
+def backup_accepts(drill: Drill, report: Report) -> None:
+    deliveries = drill.send("outage")
+    problems = [
+        f"{d.probe.token}: " + "; ".join(f"{a.target.name} {a.outcome} {a.code} {a.reply}" for a in d.attempts)
+        for d in deliveries
+        if not d.accepted or d.accepted.target.host != drill.scenario.backup.name or not d.queue_id
+    ]
+    assert not problems, "the backup did not take every probe: " + " | ".join(problems)
+    report("failover_seconds", checker.failover_seconds(drill.record))
+
+
+def backup_shows_probes(drill: Drill, report: Report) -> None:
+    """The backup's mail log shows each probe accepted; a queueing backup also shows it deferred in its
+    log and queued in `postqueue -j` (waited for: the backup's first try of the primary takes a moment)."""
+    evidence = drill.await_backup_evidence(drill.inventory.drain_deadline)
+    assert not evidence.problems(), f"{drill.scenario.backup.name}: " + "; ".join(evidence.problems())
+
+
+def heal_and_drain(drill: Drill, report: Report) -> None:
+    seconds = drill.heal_and_drain(drill.inventory.drain_deadline)
+    drill.record.append(Kind.PHASE_END, name="drain", seconds=seconds)
+    report("drain_seconds", checker.drain_seconds(drill.record))
+
+
+def delivered_once(drill: Drill, report: Report) -> None:
+    """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location."""
+    drill.await_delivered(drill.inventory.drain_deadline)
+    drill.record_found()
+    for name, value in checker.ledger(drill.record).items():
+        report(f"probes_{name}", value)
+    verdict = checker.check_delivered_once(drill.record)
+    assert verdict.status == "pass", verdict.detail
+
+
+def one_final_delivery(drill: Drill, report: Report) -> None:
+    """Seed 003 step 8: the MXs' logs (only lines since the drill began) prove where each probe ended."""
+    wrong = {token: len(lines) for token, lines in drill.final_deliveries().items() if len(lines) != 1}
+    assert not wrong, f"probes without exactly one final delivery in the logs (token: count): {wrong}"
+
+
+# --- what each step's plan line says ---------------------------------------------------------------
+
+def plan_preflight(c: PlanContext) -> str:
+    primary, backup, inv = c.scenario.primary, c.scenario.backup, c.inventory
+    return (f"preflight: MX {inv.domain} at {inv.nameserver or 'the system resolver'}; "
+            f"SMTP 220 from {primary.address} and {backup.address}; RCPT {inv.recipients[0]} and a foreign "
+            f"recipient at {backup.name}; `postconf -h` and mount of {backup.mailbox_base} on {backup.name}")
+
+
+def plan_fault(c: PlanContext) -> str:
+    fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
+    window = c.inventory.deadman_window
+    return "; ".join(
+        f"on {part.host}: arm dead-man's switch (after {window:g}s: `{part.heal_command()}`), "
+        f"record the heal in the pending-heals file, then {part.describe()}" for part in fault.parts)
+
+
+def plan_heal(c: PlanContext) -> str:
+    fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
+    heals = "; ".join(f"`{part.heal_command()}` on {part.host}" for part in reversed(fault.parts))
+    return (f"heal on {', '.join(h.name for h in c.scenario.down)}: {heals}; cancel the dead-man's switch; "
+            f"on {c.scenario.backup.name}: `postqueue -f`; wait ≤ {c.inventory.drain_deadline:g}s for the drain")
+
+
+def plan_delivered_once(c: PlanContext) -> str:
+    keep = "keep the probes" if c.inventory.keep_probes else "then delete the probes"
+    return (f"one mailbox scan per MX under {c.scenario.primary.mailbox_base}: each probe exactly once, "
+            f"and one final delivery of each in the MXs' logs; {keep}")
+
+
+# --- THE table -------------------------------------------------------------------------------------
+
+STEPS: list[Step] = [
+    Step("preflight", "test_preflight_backup_is_healthy", "preflight: the backup is healthy",
+         (), False, check_preflight, plan_preflight),
+    Step("before", "test_primary_takes_probes_while_up", "the primary takes probes while up",
+         ("preflight",), False, primary_takes("before"),
+         lambda c: f"{c.probes} probes by MX priority (expected: {c.scenario.primary.name} takes them)"),
+    Step("stopped", "test_stop_primary", "fault the primary",
+         ("preflight", "before"), True, inject_fault, plan_fault, healed_by="drained"),
+    Step("outage", "test_backup_accepts_probes_during_outage", "the backup accepts probes during the outage",
+         ("stopped",), True, backup_accepts,
+         lambda c: (f"{c.probes} probes during the outage (expected: {c.scenario.backup.name} takes them); "
+                    f"read {c.scenario.backup.name}'s mail log and `postqueue -j`")),
+    Step("queued", "test_backup_queue_and_log_show_each_probe", "the backup's queue and log show each probe",
+         ("outage",), True, backup_shows_probes, None),
+    Step("drained", "test_restart_primary_and_drain", "heal the primary and drain the backup",
+         ("stopped",), True, heal_and_drain, plan_heal),
+    Step("after", "test_primary_is_preferred_again", "the primary is preferred again",
+         ("drained",), False, primary_takes("after"),
+         lambda c: f"{c.probes} probes with {c.scenario.primary.name} back (expected: {c.scenario.primary.name} takes them)"),
+    Step("delivered-once", "test_each_probe_delivered_exactly_once", "each probe delivered exactly once",
+         ("before",), False, delivered_once, plan_delivered_once),
+    Step("final-delivery", "test_logs_show_one_final_delivery_of_each_probe", "the logs show one final delivery of each probe",
+         ("delivered-once",), False, one_final_delivery, None),
+]
+
+CLEAN_UP_AFTER = "delivered-once"  # a drill that got this far removes its probes (unless told to keep them)
+
+
+def by_test_name(name: str) -> Step | None:
+    return next((s for s in STEPS if s.test_name == name), None)
+
+
+def campaign_steps() -> list[str]:
+    """The pytest names the harness-fault campaign ends the drill after: every step but the last
+    (ending after the last step is the same as a finished run)."""
+    return [s.test_name for s in STEPS[:-1]]
+
+
+# --- the pytest items ------------------------------------------------------------------------------
+
+def run_step(step: Step, drill: Drill, report: Report) -> None:
+    """Skip unless the required steps passed (and the drill deadline holds); run; mark it passed."""
+    drill.require(*step.requires)
+    step.run(drill, report)
+    drill.mark(step.name)
+
+
+def _item(step: Step) -> Callable[..., None]:
+    def test(self: object, drill: Drill, record_property: Report) -> None:
+        run_step(step, drill, record_property)
+
+    test.__name__ = test.__qualname__ = step.test_name
+    test.__doc__ = step.title
+    return pytest.mark.disruptive(test) if step.disruptive else test
+
+
+def drill_class(name: str = "TestFailover") -> type:
+    """A test class with one method per step of the table, in order: what `pytest --hosts=...` runs."""
+    namespace: dict[str, Any] = {"__doc__": __doc__.splitlines()[0]}
+    for step in STEPS:
+        namespace[step.test_name] = _item(step)
+    return type(name, (), namespace)

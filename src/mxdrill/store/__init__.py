@@ -1,0 +1,43 @@
+"""Where delivered mail sits, as the drill needs it: find every copy of this run's probes.
+
+One command per host, however many probes: the store reports each probe's copies and the storage
+location they sit in (the mount source, or the host's local disk), so the shared store seen
+through two MXs counts once while a copy on an MX's own disk is a second location. Maildir
+(`maildir.py`) is the implementation today; Dovecot comes later. Unit tests use a fake.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class MailboxScan:
+    """What one host's mailbox store holds of the drill's probes, and where that storage lives."""
+
+    host: str
+    base: str
+    location: str
+    fstype: str
+    copies: Counter[str]
+    paths: dict[str, list[str]]
+
+
+class MailboxStore(Protocol):
+    """The mailboxes one host delivers into."""
+
+    @property
+    def host(self) -> str: ...
+    def scan(self, run_id: str) -> MailboxScan:
+        """Every copy of every probe of run `run_id`, with its storage location."""
+        ...
+    def remove(self, run_id: str) -> int:
+        """Delete run `run_id`'s probes (and nothing else); returns how many copies went."""
+        ...
+
+
+def normalize_source(source: str) -> str:
+    """`vmail@10.0.0.5:/export` and `10.0.0.5:/export` are the same store."""
+    return source.split("@", 1)[-1]
