@@ -64,6 +64,13 @@ KIND_DATA: dict[Kind, str] = {
 }
 
 
+def kinds_table() -> str:
+    """The README's table of event kinds, written from `KIND_DATA` (a unit test keeps the README equal)."""
+    rows = ["| kind | what happened: data |", "|---|---|"]
+    rows += [f"| `{kind}` | {KIND_DATA[kind]} |" for kind in Kind]
+    return "\n".join(rows) + "\n"
+
+
 @dataclass(frozen=True)
 class Event:
     time: float

@@ -204,10 +204,6 @@ class Remote:
         self.backend.set_host(facts)
         return facts
 
-    @property
-    def connected(self) -> bool:
-        return "client" in self.backend.__dict__
-
     def run(self, command: str, *args: str, timeout: float | None = None) -> CommandResult:
         """Run a command (args quoted by testinfra); raises RemoteTimeout past the bound."""
         with self._lock:

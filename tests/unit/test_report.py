@@ -55,3 +55,10 @@ def test_markdown_starts_with_the_verdict() -> None:
     text = report.markdown([result()], ["slower"], "hosts.yml", {"mx1": "Postfix 3.7.11"}, [("drain", 0.5)])
     assert text.startswith("# mxdrill: PASS")
     assert "> ⚠ slower" in text and "Postfix 3.7.11" in text and "| drain | 0.50 |" in text
+
+
+def test_the_readme_lists_every_event_kind_as_history_says() -> None:
+    from mxdrill.history import kinds_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert kinds_table() in readme, "regenerate the README's table of event kinds from mxdrill.history.kinds_table()"
