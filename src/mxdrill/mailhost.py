@@ -1,7 +1,7 @@
 """A declared host with its seams: its SSH session, its MTA, its mail log and its mailbox store.
 
 This is where each host's implementations are chosen (pytest-testinfra chooses a backend per host
-the same way): Postfix, a log file and Maildir today. A new MTA, log source or store is chosen
+the same way): Postfix, the mail log (a file or the journal, chosen per host) and Maildir today. A new MTA, log source or store is chosen
 here and nowhere else; the drill and the checks only see the protocols.
 """
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from mxdrill.inventory import Host, Inventory
 from mxdrill.logs import LogSource
+from mxdrill.logs.auto import AutoLog
 from mxdrill.logs.file import FileLog
+from mxdrill.logs.journald import JournalLog
 from mxdrill.mta import Mta
 from mxdrill.mta.postfix import Postfix
 from mxdrill.remote import Remote, Sessions
@@ -33,15 +35,27 @@ class MailHost:
         return self.host.name
 
 
-def mail_hosts(inventory: Inventory, sessions: Sessions) -> dict[str, MailHost]:
-    """Every MX of the inventory with its seams; nothing is connected until a seam is used."""
-    primary = Postfix(sessions[inventory.primary])
+def mail_hosts(inventory: Inventory, sessions: Sessions, detect: bool = True) -> dict[str, MailHost]:
+    """Every MX of the inventory with its seams; nothing is connected until a seam is used.
+
+    `detect=False` (the dry-run plan): nothing is ever asked of a host, not even which unit runs Postfix.
+    """
+    primary = Postfix(sessions[inventory.primary], detect)
     folders = functools.cache(lambda: primary.mailbox_paths(inventory.recipients))
     found = {}
     for host in inventory.mxs:
         remote = sessions[host]
         found[host.name] = MailHost(
-            host, remote, Postfix(remote), FileLog(remote, host.mail_log),
+            host, remote, Postfix(remote, detect), log_source(host, remote),
             MaildirStore(remote, host.mailbox_base, inventory.storage_fstype, folders),
         )
     return found
+
+
+def log_source(host: Host, remote: Remote) -> LogSource:
+    """The host's declared log source; `auto` looks at the host when the drill first reads it."""
+    if host.log_source == "file":
+        return FileLog(remote, host.mail_log)
+    if host.log_source == "journald":
+        return JournalLog(remote)
+    return AutoLog(remote, host.mail_log)

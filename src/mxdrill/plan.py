@@ -15,7 +15,7 @@ from mxdrill.steps import STEPS, PlanContext
 
 
 def plan_lines(inventory: Inventory, probes_per_phase: int) -> list[str]:
-    hosts = mail_hosts(inventory, Sessions(inventory.command_timeout))  # unconnected: only read for commands
+    hosts = mail_hosts(inventory, Sessions(inventory.command_timeout), detect=False)  # never connected
     lines = [f"mxdrill plan for {inventory.path} (domain {inventory.domain}); nothing below has been run"]
     for number, scenario in enumerate(scenarios(inventory), 1):
         context = PlanContext(inventory, scenario, probes_per_phase, hosts)

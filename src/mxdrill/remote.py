@@ -86,6 +86,12 @@ class StrictParamikoBackend(ParamikoBackend):
                 raise
             except (paramiko.SSHException, OSError, EOFError) as again:
                 raise RemoteError(f"{_describe(self.target)}: SSH failed after reconnecting: {again or type(again).__name__}") from None
+        if self.target.ssh.sudo and rc == 1:
+            refused = sudo_refusal(stderr.decode(errors="replace"))
+            if refused:
+                raise RemoteError(
+                    f"{_describe(self.target)}: sudo refused `{command}` ({refused}); let {self.target.ssh.user} run it "
+                    "without a password (a NOPASSWD rule in sudoers) or set ansible_user to one who may") from None
         return self.result(rc, cmd, stdout, stderr)
 
     def _transport_active(self) -> bool:
@@ -97,6 +103,19 @@ class StrictParamikoBackend(ParamikoBackend):
         client = self.__dict__.pop("client", None)
         if client is not None:
             client.close()
+
+
+# What sudo itself says when it will not run a command (with -n it never prompts: it says this).
+SUDO_REFUSALS = ("a password is required", "a terminal is required", "is not in the sudoers file",
+                 "is not allowed to execute", "is not allowed to run sudo", "may not run sudo")
+
+
+def sudo_refusal(stderr: str) -> str | None:
+    """sudo's own refusal line in a command's stderr, or None if sudo ran the command."""
+    for line in stderr.splitlines():
+        if any(words in line for words in SUDO_REFUSALS):
+            return line.strip()
+    return None
 
 
 def _describe(host: Host) -> str:

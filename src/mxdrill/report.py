@@ -106,7 +106,7 @@ def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, 
         lines += [f"| {TITLES.get(step, step)} | {outcome} |" for step, outcome in result.steps.items()]
         lines += ["", "Evidence:", ""] + [f"    {finding}" for finding in result.findings] + [""]
     lines += ["## Phases", "", "| phase | seconds |", "|---|---|"] + [f"| {name} | {sec:.2f} |" for name, sec in phases]
-    lines += ["", "## Postfix versions", ""] + [f"- {host}: {version}" for host, version in versions.items()]
+    lines += ["", "## Hosts", ""] + [f"- {host}: {version}" for host, version in versions.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -195,7 +195,7 @@ def html_page(results: list[DrillResult], flags: list[str], inventory_name: str,
             f"<tr><td>{html.escape(TITLES.get(s, s))}</td><td>{html.escape(o)}</td></tr>" for s, o in r.steps.items()) + "</table>")
         out.append("<h3>Evidence</h3><pre>" + html.escape("\n".join(r.findings)) + "</pre>")
     out.append("<h2>Phases</h2><table>" + "".join(f"<tr><td>{html.escape(n)}</td><td>{s:.2f} s</td></tr>" for n, s in phases) + "</table>")
-    out.append("<h2>Postfix versions</h2><ul>" + "".join(f"<li>{html.escape(h)}: {html.escape(v)}</li>" for h, v in versions.items()) + "</ul>")
+    out.append("<h2>Hosts</h2><ul>" + "".join(f"<li>{html.escape(h)}: {html.escape(v)}</li>" for h, v in versions.items()) + "</ul>")
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -207,6 +207,12 @@ def phases(history: History) -> list[tuple[str, float]]:
 def versions(history: History) -> dict[str, str]:
     """Each host's MTA version, as the drills saw it."""
     return {e.host: str(e.data["mta"]) for e in history.events if e.kind == Kind.HOST_FACTS and e.host}
+
+
+def host_lines(history: History) -> dict[str, str]:
+    """Each host's MTA version and where its mail log was read from (file or journal, per host)."""
+    return {e.host: f"{e.data['mta']} — mail log: {e.data['log']}" for e in history.events
+            if e.kind == Kind.HOST_FACTS and e.host}
 
 
 def results(history: History) -> list[DrillResult]:
@@ -225,9 +231,10 @@ def write(report_dir: Path, history: History, inventory: Any) -> list[str]:
         "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
                     "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in drills],
     }, indent=2) + "\n")
-    (report_dir / "summary.md").write_text(markdown(drills, flags, str(inventory.path), found_versions, phase_list))
+    shown = host_lines(history)
+    (report_dir / "summary.md").write_text(markdown(drills, flags, str(inventory.path), shown, phase_list))
     (report_dir / "summary.html").write_text(
-        html_page(drills, flags, str(inventory.path), found_versions, timeline_svg(history, hosts), phase_list))
+        html_page(drills, flags, str(inventory.path), shown, timeline_svg(history, hosts), phase_list))
     (report_dir / "inventory.json").write_text(json.dumps(inventory.redacted(), indent=2, default=str) + "\n")
     (report_dir / "versions.json").write_text(json.dumps(found_versions, indent=2) + "\n")
     return flags

@@ -35,7 +35,11 @@ def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
                 wait_for(host.mta.running, 30, f"{host.name}: the MTA starting")
                 if heal.deadman_kind and heal.deadman_tag:
                     switch = deadman.DeadMan(host.name, heal.deadman_kind, heal.deadman_tag, 0, heal.heal)  # type: ignore[arg-type]
-                    deadman.disarm(host.remote, switch)
+                    if not deadman.disarm(host.remote, switch):
+                        say(f"restore: {heal.host}: healed, but its dead-man's switch {heal.deadman_tag} is still "
+                            f"armed; the entry stays in {path}: run restore again")
+                        problems += 1
+                        continue
                 pending.remove(path, heal.host, heal.fault)
                 say(f"restore: healed {heal.fault} on {heal.host} (`{heal.heal}`)")
             except Exception as error:  # report every host, then fail: one broken host must not hide another

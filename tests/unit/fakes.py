@@ -83,6 +83,9 @@ class FakeMta:
     def stop(self) -> None:
         self.is_running = False
 
+    def stop_command(self) -> str:
+        return "fake-mta stop"
+
     def heal_command(self) -> str:
         return "fake-mta status || fake-mta start"
 

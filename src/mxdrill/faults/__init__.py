@@ -24,6 +24,10 @@ from mxdrill.remote import RemoteError
 from mxdrill.waiting import WaitTimeout
 
 
+class DeadManArmed(Exception):
+    """A heal ran, but the host's dead-man's switch could not be confirmed cancelled."""
+
+
 class HostFault(Protocol):
     """One fault on one host."""
 
@@ -36,7 +40,9 @@ class HostFault(Protocol):
         """The harm, as the plan and the history show it: "run `systemctl stop postfix`"."""
         ...
     def arm(self, tag: str, window: float) -> deadman.DeadMan: ...
-    def disarm(self) -> None: ...
+    def disarm(self) -> bool:
+        """Cancel the dead-man's switch; True when the host confirms none is armed any more."""
+        ...
     def inject(self) -> None: ...
     def heal(self) -> None: ...
 
@@ -95,11 +101,14 @@ class Nemesis:
         started = time.monotonic()
         fault.heal()
         self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: MTA starting", seconds=time.monotonic() - started)
-        fault.disarm()
+        cancelled = fault.disarm()
+        self.record.append(Kind.FAULT_HEALED, host=fault.host, fault=fault.name, deadman_cancelled=cancelled)
         if fault in self.pending:
             self.pending.remove(fault)
+        if not cancelled:  # keep the entry: `mxdrill restore` cancels it once the host answers again
+            raise DeadManArmed(f"{fault.host}: the dead-man's switch is still armed after cancelling it; "
+                               f"run `mxdrill restore --hosts <inventory>` (the pending heal is kept in {self.state_path})")
         pending.remove(self.state_path, fault.host, fault.name)
-        self.record.append(Kind.FAULT_HEALED, host=fault.host, fault=fault.name)
 
     def heal_all(self) -> list[str]:
         """Heal every pending fault, newest first; keep going past failures and report them all."""
@@ -107,6 +116,6 @@ class Nemesis:
         for fault in reversed(list(self.pending)):
             try:
                 self._heal_one(fault)
-            except (WaitTimeout, RemoteError) as error:
+            except (WaitTimeout, RemoteError, DeadManArmed) as error:
                 problems.append(f"heal of {fault.name} on {fault.host} failed: {error}")
         return problems

@@ -35,12 +35,16 @@ def has_systemd(remote: Remote) -> bool:
     return remote.run("[ -d /run/systemd/system ] && command -v systemd-run >/dev/null").rc == 0
 
 
+# A transient timer's default accuracy is one minute: `--on-active=3s` fired after 5-6 s here.
+TIMER_ACCURACY = "AccuracySec=100ms"
+
+
 def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_SECONDS) -> DeadMan:
     """Schedule the heal `command` on the host; returns what is needed to cancel it (and to show it in a plan)."""
     if has_systemd(remote):
         remote.check(
-            f"systemd-run --quiet --unit={shlex.quote(tag)} --on-active={int(window)}s "
-            f"/bin/sh -c {shlex.quote(command)}"
+            f"systemd-run --quiet --unit={shlex.quote(tag)} --on-active={int(window * 1000)}ms "
+            f"--timer-property={TIMER_ACCURACY} /bin/sh -c {shlex.quote(command)}"
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
     # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
@@ -51,12 +55,21 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
     return DeadMan(remote.host.name, "sleep", tag, window, command)
 
 
-def disarm(remote: Remote, switch: DeadMan) -> None:
-    """Cancel the switch after the harness's own heal; harmless if it already fired or is gone."""
+def disarm(remote: Remote, switch: DeadMan) -> bool:
+    """Cancel the switch after the harness's own heal, and check it is gone: True when nothing is armed.
+
+    Harmless if it already fired. False (still armed) is the caller's to report: that switch would
+    run its heal later, perhaps in the middle of the next drill's outage.
+    """
     if switch.kind == "systemd-run":
-        remote.run(f"systemctl stop {shlex.quote(switch.tag)}.timer {shlex.quote(switch.tag)}.service 2>/dev/null; true")
+        unit = shlex.quote(switch.tag)
+        command = f"systemctl stop {unit}.timer {unit}.service 2>/dev/null; ! systemctl is-active --quiet {unit}.timer"
     else:
-        remote.run(f"pkill -f -- {shlex.quote(_self_excluding(switch.tag))}; true")
+        pattern = shlex.quote(_self_excluding(switch.tag))
+        # pkill only signals: give the shell a moment to go before asking again (bounded, 1 s).
+        command = (f"pkill -f -- {pattern}; for _ in 1 2 3 4 5 6 7 8 9 10; do "
+                   f"pgrep -f -- {pattern} >/dev/null || exit 0; sleep 0.1; done; exit 1")
+    return remote.run(command).rc == 0
 
 
 def _self_excluding(tag: str) -> str:

@@ -28,15 +28,14 @@ class StopService:
         return self.mta.heal_command()
 
     def describe(self) -> str:
-        return f"run `{self.remote.host.service.stop}`"
+        return f"run `{self.mta.stop_command()}`"
 
     def arm(self, tag: str, window: float) -> deadman.DeadMan:
         self.switch = deadman.arm(self.remote, tag, self.heal_command(), window)
         return self.switch
 
-    def disarm(self) -> None:
-        if self.switch is not None:
-            deadman.disarm(self.remote, self.switch)
+    def disarm(self) -> bool:
+        return self.switch is None or deadman.disarm(self.remote, self.switch)
 
     def inject(self) -> None:
         self.mta.stop()

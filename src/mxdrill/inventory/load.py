@@ -81,7 +81,7 @@ def _build_host(name: str, roles: frozenset[str], v: HostVars, base: Path) -> Ho
     service = ServiceControl(stop=v.mxdrill_service_stop, start=v.mxdrill_service_start, status=v.mxdrill_service_status)
     return Host(
         name=name, address=v.ansible_host or name, roles=roles, ssh=ssh, service=service,
-        mail_log=v.mxdrill_mail_log, mailbox_base=v.mxdrill_mailbox_base,
+        mail_log=v.mxdrill_mail_log, log_source=v.mxdrill_log_source, mailbox_base=v.mxdrill_mailbox_base,
         mx_priority=v.mxdrill_mx_priority, export=v.mxdrill_export,
     )
 

@@ -31,12 +31,16 @@ class SshSettings(BaseModel):
 
 
 class ServiceControl(BaseModel):
-    """The shell commands that stop, start and check the MTA: the 'service down' fault uses them."""
+    """The shell commands that stop, start and check the MTA: the 'service down' fault uses them.
+
+    `stop` and `start` are None unless declared: the MTA module then finds them on the host (on
+    systemd, the unit that really runs Postfix — Debian's `postfix.service` is a dummy).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    stop: str
-    start: str
+    stop: str | None
+    start: str | None
     status: str
 
 
@@ -51,6 +55,7 @@ class Host(BaseModel):
     ssh: SshSettings
     service: ServiceControl
     mail_log: str
+    log_source: str  # auto, file or journald
     mailbox_base: str
     mx_priority: int | None
     export: str | None

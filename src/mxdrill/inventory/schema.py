@@ -145,8 +145,11 @@ class HostVars(BaseModel):
     mxdrill_known_hosts: Text = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
     mxdrill_mailbox_base: RemotePath = variable("/var/mail/vhosts", hint="an absolute path on the host")
     mxdrill_mail_log: RemotePath = variable("/var/log/mail.log", hint="an absolute path on the host")
-    mxdrill_service_stop: Text = variable("systemctl stop postfix", hint="a shell command")
-    mxdrill_service_start: Text = variable("systemctl start postfix", hint="a shell command")
+    mxdrill_log_source: Literal["auto", "file", "journald"] = variable(
+        "auto", hint="auto (the mail log file if it is being written, else the journal), file or journald")
+    # left out: the Postfix unit is found on the host (postfix@-.service on Debian), or `postfix stop|start`
+    mxdrill_service_stop: Text | None = variable(None, hint="a shell command")
+    mxdrill_service_start: Text | None = variable(None, hint="a shell command")
     # ask Postfix itself: systemd says "active" too early
     mxdrill_service_status: Text = variable("postfix status", hint="a shell command")
     mxdrill_mx_priority: Priority | None = variable(None, hint="an integer 0-65535")

@@ -12,7 +12,7 @@ import json
 import re
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mxdrill.inventory import ServiceControl
 from mxdrill.mta import DeliveryRole, LogEvent, QueuedMessage
@@ -87,11 +87,54 @@ def heal_command(service: ServiceControl) -> str:
     return f"{service.status} >/dev/null 2>&1 || {service.start}"
 
 
+# One command tells whether systemd runs the host and which units run Postfix ("-": no systemd).
+UNIT_PROBE = (
+    "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then "
+    "systemctl list-units --all --type=service --plain --no-legend 'postfix@*' postfix.service 2>/dev/null "
+    "| awk '{print $1}'; echo .; else echo -; fi"
+)
+
+
+def postfix_unit(listing: str) -> str | None:
+    """The unit that really runs (default-instance) Postfix, from UNIT_PROBE's output; None without systemd.
+
+    Debian runs Postfix in `postfix@-.service` under a dummy `postfix.service` that stays active
+    when the instance dies, so `systemctl start postfix` would not bring a killed Postfix back;
+    RHEL runs it in `postfix.service` itself. Detected, not hard-coded: packaging changes.
+    """
+    units = listing.split()
+    if not units or units == ["-"]:
+        return None
+    units.remove(".")
+    instances = [u for u in units if u.startswith("postfix@")]
+    if "postfix@-.service" in instances:
+        return "postfix@-.service"
+    if instances:
+        return instances[0]
+    return "postfix.service" if "postfix.service" in units else None
+
+
+def service_for(declared: ServiceControl, unit: str | None) -> ServiceControl:
+    """Declared commands win; the rest come from the unit (systemd) or from `postfix` itself."""
+    stop = f"systemctl stop {unit}" if unit else "postfix stop"
+    start = f"systemctl start {unit}" if unit else "postfix start"
+    return ServiceControl(stop=declared.stop or stop, start=declared.start or start, status=declared.status)
+
+
+UNDETECTED = "<the Postfix unit found on the host>"  # how a plan names a unit it has not looked up (a dry run touches nothing)
+
+
 @dataclass
 class Postfix:
-    """The Postfix instance on one host, driven by the host's declared service commands."""
+    """The Postfix instance on one host, driven by the host's declared or detected service commands.
+
+    With `detect=False` (the dry-run plan) nothing is asked of the host: undeclared commands are
+    shown as `systemctl stop the Postfix unit`.
+    """
 
     remote: Remote
+    detect: bool = True
+    _service: ServiceControl | None = field(default=None, init=False, repr=False)
 
     @property
     def host(self) -> str:
@@ -99,7 +142,14 @@ class Postfix:
 
     @property
     def service(self) -> ServiceControl:
-        return self.remote.host.service
+        declared = self.remote.host.service
+        if declared.stop and declared.start:
+            return declared
+        if not self.detect:
+            return service_for(declared, UNDETECTED)
+        if self._service is None:
+            self._service = service_for(declared, postfix_unit(self.remote.check(UNIT_PROBE)))
+        return self._service
 
     def version(self) -> str:
         return "Postfix " + self.remote.check("postconf -h mail_version").strip()
@@ -112,6 +162,9 @@ class Postfix:
 
     def stop(self) -> None:
         self.remote.check(self.service.stop)
+
+    def stop_command(self) -> str:
+        return self.service.stop or ""
 
     def heal_command(self) -> str:
         return heal_command(self.service)

@@ -1,0 +1,68 @@
+"""The nemesis registers every heal before any harm, heals in reverse, and keeps a heal owed when
+the host's dead-man's switch cannot be confirmed cancelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mxdrill import pending
+from mxdrill.faults import DeadManArmed, Faults, Nemesis
+from mxdrill.faults.deadman import DeadMan
+from mxdrill.history import History, Kind
+
+
+@dataclass
+class FakeFault:
+    host: str
+    log: list[str]
+    cancels: bool = True
+    name: str = "stop"
+    state: Path | None = field(default=None, repr=False)
+
+    def heal_command(self) -> str:
+        return f"heal {self.host}"
+
+    def describe(self) -> str:
+        return f"run `stop {self.host}`"
+
+    def arm(self, tag: str, window: float) -> DeadMan:
+        self.log.append(f"arm {self.host}")
+        return DeadMan(self.host, "sleep", tag, window, self.heal_command())
+
+    def disarm(self) -> bool:
+        self.log.append(f"disarm {self.host}")
+        return self.cancels
+
+    def inject(self) -> None:
+        owed = {h.host for h in pending.load(self.state)} if self.state else set()
+        self.log.append(f"inject {self.host} (owed: {','.join(sorted(owed))})")
+
+    def heal(self) -> None:
+        self.log.append(f"heal {self.host}")
+
+
+def test_every_heal_is_registered_before_the_first_harm_and_healed_in_reverse(tmp_path: Path) -> None:
+    log: list[str] = []
+    state = tmp_path / "state.json"
+    faults = Faults([FakeFault("mx1", log, state=state), FakeFault("mx2", log, state=state)])
+    nemesis = Nemesis(History().record("s"), state, "run-1")
+    nemesis.inject(faults)
+    assert log == ["arm mx1", "arm mx2", "inject mx1 (owed: mx1,mx2)", "inject mx2 (owed: mx1,mx2)"]
+    nemesis.heal(faults)
+    assert log[4:] == ["heal mx2", "disarm mx2", "heal mx1", "disarm mx1"]
+    assert pending.load(state) == [] and nemesis.heal_all() == []
+
+
+def test_a_switch_still_armed_keeps_its_heal_owed_and_says_what_to_do(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    record = History().record("s")
+    nemesis = Nemesis(record, state, "run-1")
+    fault = Faults([FakeFault("mx1", [], cancels=False)])
+    nemesis.inject(fault)
+    with pytest.raises(DeadManArmed, match="mx1: the dead-man's switch is still armed.*mxdrill restore"):
+        nemesis.heal(fault)
+    assert [h.host for h in pending.load(state)] == ["mx1"]
+    assert record.of_kind(Kind.FAULT_HEALED)[0].data["deadman_cancelled"] is False
