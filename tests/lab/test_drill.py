@@ -15,10 +15,10 @@ from mxdrill.lab import manager
 from lab_helpers import REPO, ssh
 
 
-def run_drill(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+def run_drill(tmp_path: Path, *extra: str, hosts: str | Path = "hosts.yml") -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     """Run the drill suites in a child pytest, like a user; return its output and its recorded history."""
     reports = tmp_path / "reports"
-    argv = [sys.executable, "-m", "pytest", "--hosts=hosts.yml", f"--reports={reports}", "-p", "no:cacheprovider",
+    argv = [sys.executable, "-m", "pytest", f"--hosts={hosts}", f"--reports={reports}", "-p", "no:cacheprovider",
             "-q", "-rs", "tests_infra", *extra]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
     history_file = reports / "latest" / "history.jsonl"
@@ -97,3 +97,33 @@ def test_a_backup_mounting_another_store_is_a_split(lab: manager.LabPaths, mx2_b
     assert result.returncode == 1
     assert "storage-same-source" in result.stdout and "198.51.100.20:/tmp" in result.stdout
     assert "fault.injected" not in kinds(events)
+
+
+@pytest.mark.parametrize("backups", [2])
+def test_with_two_backups_each_scenario_passes_and_is_judged_on_its_own_events(
+    backups: int, lab: manager.LabPaths, tmp_path: Path
+) -> None:
+    """MX 10, 20, 30: mx1->mx2 stops mx1; mx1->mx3 stops mx1 and mx2, so senders reach mx3."""
+    inventory = tmp_path / "hosts.yml"
+    made = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "inventory", "--state-dir", str(lab.state_dir),
+                           "--output", str(inventory)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    result, events = run_drill(tmp_path, hosts=inventory)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())
+    drills = {d["scenario"]: d for d in summary["drills"]}
+    assert list(drills) == ["mx1.example.test->mx2.example.test:stop", "mx1.example.test->mx3.example.test:stop"]
+    for scenario, drill in drills.items():
+        mine = [e for e in events if e["scenario"] == scenario]
+        injected = min(e["time"] for e in mine if e["kind"] == "fault.injected")
+        healed = max(e["time"] for e in mine if e["kind"] == "fault.healed")
+        last = max(e["time"] for e in mine)
+        assert drill["verdict"] == "pass", drill
+        # each number lies inside its own scenario's window: not another drill's fault or heal
+        assert 0 <= drill["failover"] <= healed - injected and 0 <= drill["drain"] <= last - healed, drill
+        backup = scenario.split("->")[1].split(":")[0]
+        taken = {e["host"] for e in mine if e["kind"] == "probe.accepted" and e["data"]["role"] == "backup"}
+        assert taken == {backup}
+    second = [e["host"] for e in events if (e["scenario"] or "").endswith("mx3.example.test:stop") and e["kind"] == "fault.injected"]
+    assert second == ["mx1.example.test", "mx2.example.test"]
+    assert primary_running(lab) and ssh(lab, "mx2", "postfix status", check=False).returncode == 0
