@@ -12,6 +12,7 @@ can be fixed without reading a traceback.
 One idea per module, each depending only on those above it:
 - `source`: reading the YAML with the line of every key, refusing duplicate keys; `InventoryError`.
 - `ansible`: Ansible's groups, hosts, children and vars precedence, knowing nothing of mxdrill.
+- `ssh_args`: the ProxyJump / ProxyCommand in ansible_ssh_common_args and ansible_ssh_extra_args.
 - `schema`: mxdrill's groups and variables, each variable declared once with its type, default and hint.
 - `model`: the frozen `Inventory` and `Host` the rest of mxdrill uses.
 - `checks`: the rules across hosts (one primary, backups behind it, distinct addresses, one domain).

@@ -10,6 +10,7 @@ one InventoryError at its line. Hosts without an mxdrill role are the user's own
 import os
 from pathlib import Path
 
+from mxdrill.inventory import ssh_args
 from mxdrill.inventory.ansible import ALL_VARS, collect
 from mxdrill.inventory.checks import (
     Loaded,
@@ -77,6 +78,7 @@ def _build_host(name: str, roles: frozenset[str], v: HostVars, base: Path) -> Ho
         key_file=_local_path(key_file, base) if key_file else None,
         known_hosts=_local_path(v.mxdrill_known_hosts, base),
         password=v.ansible_password or v.ansible_ssh_pass,
+        proxy_command=ssh_args.proxy_command(v.ansible_ssh_common_args, v.ansible_ssh_extra_args),
     )
     service = ServiceControl(stop=v.mxdrill_service_stop, start=v.mxdrill_service_start, status=v.mxdrill_service_status)
     return Host(

@@ -28,6 +28,9 @@ class SshSettings(BaseModel):
     known_hosts: Path
     sudo: bool  # ansible_become: run remote commands through `sudo -n`
     password: SecretStr | None  # SecretStr so that it never ends up in a log or a report
+    # The OpenSSH ProxyCommand to reach the host through (from a ProxyJump, -J or ProxyCommand in
+    # ansible_ssh_common_args / ansible_ssh_extra_args), its %h and %p not yet expanded; None: direct.
+    proxy_command: str | None = None
 
 
 class ServiceControl(BaseModel):

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from mxdrill.inventory import ssh_args
 from mxdrill.inventory.ansible import Var
 from mxdrill.inventory.source import InventoryError, KeyPath, Source, Tagged, describe, did_you_mean
 
@@ -110,6 +111,7 @@ Seconds = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 Recipients = Annotated[list[Annotated[StrictStr, AfterValidator(_recipient)]], Field(min_length=1)]
 DnsName = Annotated[StrictStr, AfterValidator(_dns_name)]
 Window = Annotated[StrictStr, AfterValidator(_maintenance_window)]
+SshArgs = Annotated[StrictStr, AfterValidator(ssh_args.check)]
 
 
 # --- the declarations ------------------------------------------------------------------------------
@@ -142,6 +144,9 @@ class HostVars(BaseModel):
     ansible_become: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
     ansible_password: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
     ansible_ssh_pass: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
+    # only their ProxyJump / -J / ProxyCommand is read; ssh_args says why
+    ansible_ssh_common_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-o ProxyJump=bastion'")
+    ansible_ssh_extra_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-J bastion'")
     mxdrill_known_hosts: Text = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
     mxdrill_mailbox_base: RemotePath = variable("/var/mail/vhosts", hint="an absolute path on the host")
     mxdrill_mail_log: RemotePath = variable("/var/log/mail.log", hint="an absolute path on the host")
