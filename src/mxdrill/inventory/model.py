@@ -90,8 +90,8 @@ class Inventory(BaseModel):
     drill_deadline: float = default("mxdrill_drill_deadline")  # the whole drill, all steps
     hosts: dict[str, Host]  # inventory hostname -> host, in file order
 
-    # (host name, variable) -> (dotted key, line) where a local path was declared, for check_files.
-    _declared: dict[tuple[str, str], tuple[str, int | None]] = PrivateAttr(default_factory=dict)
+    # (host name, variable) -> (file, dotted key, line) where a local path was declared, for check_files.
+    _declared: dict[tuple[str, str], tuple[str, str, int | None]] = PrivateAttr(default_factory=dict)
 
     def _with_role(self, role: str) -> list[Host]:
         return [h for h in self.hosts.values() if role in h.roles]

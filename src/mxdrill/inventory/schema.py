@@ -165,11 +165,13 @@ class DomainVars(BaseModel):
 
     mxdrill_domain: DnsName = variable(
         hint="a DNS name such as example.com",
-        missing="set mxdrill_domain (the mail domain under test, e.g. example.com) in all.vars")
+        missing="set mxdrill_domain (the mail domain under test, e.g. example.com) in all.vars "
+                "or in group_vars/all.yml beside the inventory")
     mxdrill_recipients: Recipients = variable(  # after mxdrill_domain: each recipient is checked against it
         hint="a non-empty list of e-mail addresses, e.g. [probe@example.com]",
         item_hint="an e-mail address such as probe@example.com",
-        missing="set mxdrill_recipients (e.g. [probe@example.com], addresses in mxdrill_domain) in all.vars")
+        missing="set mxdrill_recipients (e.g. [probe@example.com], addresses in mxdrill_domain) in all.vars "
+                "or in group_vars/all.yml beside the inventory")
     mxdrill_nameserver: IpAddress | None = variable(None, hint="an IP address, or nothing for the system resolver")
     mxdrill_mailbox_format: Literal["maildir"] = variable("maildir", hint="maildir (the only mailbox format mxdrill reads)")
     mxdrill_storage_fstype: Text = variable("nfs4", hint="a file system type such as nfs4 or fuse.sshfs")
@@ -222,10 +224,19 @@ def vet_var(source: Source, name: str, value: Any, key: KeyPath) -> None:
     if name.startswith("mxdrill_") and name not in KNOWN_VARS:
         hint = did_you_mean(name, KNOWN_MXDRILL_VARS)
         raise source.error(key, f"unknown key{hint or ' (known: ' + ', '.join(KNOWN_MXDRILL_VARS) + ')'}")
-    if name in KNOWN_VARS and isinstance(value, str) and "{{" in value:
+    if name in KNOWN_VARS and _holds_jinja(value):
         raise source.error(key, "mxdrill does not evaluate Jinja templates: write the value itself")
     if name in KNOWN_VARS and isinstance(value, Tagged):
         raise source.error(key, f"mxdrill cannot read {value.tag} values (no Ansible Vault): write the value itself")
+
+
+def _holds_jinja(value: Any) -> bool:
+    """A template anywhere in the value: `{{ x }}` in a string, or in an item of a list (INI or YAML)."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list):
+        return any(_holds_jinja(item) for item in value)
+    return False
 
 
 # --- validation ---------------------------------------------------------------------------------------
@@ -234,7 +245,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def validate(model: type[_M], variables: dict[str, Var], source: Source, missing_at: KeyPath) -> _M:
-    """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable."""
+    """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable
+    (in the file that set it), or at `missing_at` in the inventory `source` for a missing one."""
     try:
         return model.model_validate({name: var.value for name, var in variables.items()})
     except ValidationError as error:
@@ -247,11 +259,14 @@ def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: 
     name = str(loc[0])
     items = tuple(str(part) for part in loc[1:] if isinstance(part, int))
     var = variables.get(name)
-    key = (*(var.key if var else (*missing_at, name)), *items)
+    if var is None:
+        where, key = source, (*missing_at, name, *items)
+    else:
+        where, key = var.source, (*var.key, *items)
     if error["type"] == "missing":
-        return source.error(key, f"missing: {REQUIRED.get(name, 'required')}")
+        return where.error(key, f"missing: {REQUIRED.get(name, 'required')}")
     if error["type"] == "value_error":
-        return source.error(key, str(error["ctx"]["error"]))
+        return where.error(key, str(error["ctx"]["error"]))
     hint = ITEM_HINTS.get(name, HINTS[name]) if items else HINTS[name]
     got = "something else (not shown: it is a secret)" if name in SECRET_VARS else describe(error["input"])
-    return source.error(key, f"expected {hint}, got {got}")
+    return where.error(key, f"expected {hint}, got {got}")
