@@ -1,6 +1,6 @@
 """The inventory: which hosts are the MXs, the storage, the DNS and the sender, and how to reach them.
 
-The inventory is a plain Ansible inventory (hosts.yml), with the group_vars/ and host_vars/
+The inventory is a plain Ansible inventory (hosts.yml, or INI), with the group_vars/ and host_vars/
 beside it, so a postmaster can add mxdrill's groups (`mxdrill_primary`, `mxdrill_backup`,
 `mxdrill_storage`, `mxdrill_dns`, `mxdrill_sender`) and vars (`mxdrill_*`, plus the usual `ansible_*`
 connection vars) to the inventory they already use, laid out as they already lay it out.
@@ -13,6 +13,7 @@ can be fixed without reading a traceback.
 One idea per module, each depending only on those above it:
 - `source`: reading the YAML with the line of every key, refusing duplicate keys; `InventoryError`.
 - `ansible`: Ansible's groups, hosts, children and vars precedence, knowing nothing of mxdrill.
+- `ini`: Ansible's INI format, fed to the same collector as the YAML.
 - `vars_dirs`: group_vars/ and host_vars/ beside the inventory.
 - `ssh_args`: the ProxyJump / ProxyCommand in ansible_ssh_common_args and ansible_ssh_extra_args.
 - `schema`: mxdrill's groups and variables, each variable declared once with its type, default and hint.

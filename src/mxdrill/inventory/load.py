@@ -2,8 +2,9 @@
 later makes sure the local files it names can be read, and `merged_vars` shows each host's variables
 as merged, before any check, the way `ansible-inventory --list` shows them (to compare the two).
 
-Loading runs the stages in the order their errors make sense to a user: the file itself, then the
-Ansible structure (with mxdrill's names vetted as they are read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the domain's
+Loading runs the stages in the order their errors make sense to a user: the file itself (YAML, or
+INI when it is INI-shaped), then the Ansible structure (with mxdrill's names vetted as they are
+read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the domain's
 variables, and last the rules across hosts. The first problem stops it, as one InventoryError at its
 file and line. Hosts without an mxdrill role are the user's own and are left alone.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mxdrill.inventory import ssh_args
-from mxdrill.inventory.ansible import ALL_VARS, Layout, collect
+from mxdrill.inventory.ansible import ALL_VARS, Collector, Layout, collect
 from mxdrill.inventory.checks import (
     Loaded,
     check_distinct_addresses,
@@ -22,6 +23,7 @@ from mxdrill.inventory.checks import (
     role_members,
 )
 from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
+from mxdrill.inventory.ini import is_ini, read_ini
 from mxdrill.inventory.schema import ROLE_GROUPS, DomainVars, HostVars, validate, vet_group, vet_var
 from mxdrill.inventory.source import InventoryError, Source, dotted, parse_document, read_text
 from mxdrill.inventory.vars_dirs import attach
@@ -31,10 +33,17 @@ LOCAL_PATH_VARS = ("ansible_ssh_private_key_file", "mxdrill_known_hosts")
 
 
 def read_layout(path: str | Path) -> Layout:
-    """The inventory file and the group_vars/ and host_vars/ beside it, vetted as read."""
+    """The inventory file (YAML or INI) and the group_vars/ and host_vars/ beside it, vetted as read."""
     file = Path(path)
     source = Source(str(path))
-    layout = collect(parse_document(read_text(file, source.name), source), source, vet_group, vet_var)
+    text = read_text(file, source.name)
+    if is_ini(file, text):
+        source.syntax = "ini"
+        collector = Collector(source, vet_group, vet_var)
+        read_ini(text, collector)
+        layout = collector.layout()
+    else:
+        layout = collect(parse_document(text, source), source, vet_group, vet_var)
     attach(layout, file, vet_group, vet_var)
     return layout
 

@@ -203,6 +203,11 @@ SECRET_VARS = frozenset(name for name, info in FIELDS.items() if _extra(info, "s
 HINTS: dict[str, str] = {name: str(info.description) for name, info in FIELDS.items()}
 ITEM_HINTS: dict[str, str] = {name: _extra(info, "item_hint") for name, info in FIELDS.items() if _extra(info, "item_hint")}
 REQUIRED: dict[str, str] = {name: _extra(info, "missing") for name, info in FIELDS.items() if info.is_required()}
+BOOL_VARS = frozenset(name for name, info in FIELDS.items() if info.annotation is bool)
+
+ANSIBLE_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
+ANSIBLE_FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
+"""The strings Ansible's `boolean()` takes: what `ansible_become=true` means in an INI inventory."""
 
 
 def default(name: str) -> Any:
@@ -248,9 +253,19 @@ def validate(model: type[_M], variables: dict[str, Var], source: Source, missing
     """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable
     (in the file that set it), or at `missing_at` in the inventory `source` for a missing one."""
     try:
-        return model.model_validate({name: var.value for name, var in variables.items()})
+        return model.model_validate({name: _value(name, var) for name, var in variables.items()})
     except ValidationError as error:
         raise _explain(error.errors()[0], variables, source, missing_at) from None
+
+
+def _value(name: str, var: Var) -> Any:
+    """The value as written, except that INI has no booleans but Python's True: there, a boolean
+    variable takes the strings Ansible takes (`ansible_become=yes`), as Ansible does."""
+    if var.source.syntax == "ini" and name in BOOL_VARS and isinstance(var.value, str):
+        word = var.value.lower()
+        if word in ANSIBLE_TRUE or word in ANSIBLE_FALSE:
+            return word in ANSIBLE_TRUE
+    return var.value
 
 
 def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: KeyPath) -> InventoryError:
@@ -269,4 +284,6 @@ def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: 
         return where.error(key, str(error["ctx"]["error"]))
     hint = ITEM_HINTS.get(name, HINTS[name]) if items else HINTS[name]
     got = "something else (not shown: it is a secret)" if name in SECRET_VARS else describe(error["input"])
-    return where.error(key, f"expected {hint}, got {got}")
+    ini_list = where.syntax == "ini" and error["type"] == "list_type"
+    advice = " (in INI, write a Python list: ['probe@example.com'])" if ini_list else ""
+    return where.error(key, f"expected {hint}, got {got}{advice}")
