@@ -54,9 +54,10 @@ def role_members(layout: Layout, source: Source) -> dict[str, dict[str, KeyPath]
 
 def _require_group(layout: Layout, source: Source, name: str, what: str) -> None:
     ini = source.syntax == "ini"
+    if name not in layout.groups and ini:
+        raise source.error((name,), f"missing: add a section [{name}] with {what} on a line of its own")
     if name not in layout.groups:
-        where = f"a section [{name}] listing" if ini else f"a group {name} under all.children with"
-        raise source.error((*ALL_CHILDREN, name), f"missing: add {where} {what} in its hosts")
+        raise source.error((*ALL_CHILDREN, name), f"missing: add a group {name} under all.children with {what} in its hosts")
     if not layout.members(name):
         where = f"[{name}]" if ini else dotted((*layout.groups[name].key, "hosts"))
         raise source.error(layout.groups[name].key, f"no host: add {what} under {where}")

@@ -284,6 +284,12 @@ def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: 
         return where.error(key, str(error["ctx"]["error"]))
     hint = ITEM_HINTS.get(name, HINTS[name]) if items else HINTS[name]
     got = "something else (not shown: it is a secret)" if name in SECRET_VARS else describe(error["input"])
-    ini_list = where.syntax == "ini" and error["type"] == "list_type"
-    advice = " (in INI, write a Python list: ['probe@example.com'])" if ini_list else ""
+    advice = INI_ADVICE.get(error["type"], "") if where.syntax == "ini" else ""
     return where.error(key, f"expected {hint}, got {got}{advice}")
+
+
+INI_ADVICE = {
+    "list_type": " (in INI, write a Python list: ['probe@example.com'])",
+    "bool_type": " (in INI: true, false, yes or no)",
+}
+"""What to add to a type error in an INI inventory, where values are Python literals, not YAML."""
