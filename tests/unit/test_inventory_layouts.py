@@ -186,6 +186,7 @@ def test_ini_or_yaml(name: str, text: str, ini: bool) -> None:
     ("-o ProxyJump=a,admin@b:2022", None, "ssh -J a -W %h:%p -p 2022 admin@b"),
     ('-o ProxyCommand="ssh -W %h:%p -q bastion"', None, "ssh -W %h:%p -q bastion"),
     ("-o StrictHostKeyChecking=no -C -o ServerAliveInterval=30", None, None),
+    ("-o Compression -i", None, None),  # malformed, but not a proxy option: ssh's business, not ours
     ("-o ProxyJump=none -J ignored", None, None),
     ("-F -J -o ControlMaster=auto", None, None),  # -F takes "-J" as its file: no jump
     ("-o ProxyJump=first", "-J second", "ssh -W %h:%p first"),  # common args come first on Ansible's command line
@@ -286,7 +287,7 @@ INI_CASES = [
     ("group-priority-not-integer", {10: "[mxdrill_backup:vars]\nansible_group_priority=high"}, 11,
      "mxdrill_backup.vars.ansible_group_priority", "expected an integer"),
     ("bad-proxy-command", {10: "[mxdrill_backup:vars]\nansible_ssh_common_args=-o ProxyCommand="}, 11,
-     "mxdrill_backup.vars.ansible_ssh_common_args", "-o ProxyCommand needs a value"),
+     "mxdrill_backup.vars.ansible_ssh_common_args", "ProxyCommand needs a value"),
     ("missing-primary", {5: "[web]"}, 1, "mxdrill_primary", "add a section [mxdrill_primary] with the primary MX"),
     ("empty-backup", {9: ""}, 8, "mxdrill_backup", "no host: add a backup MX (one that must take the mail) under [mxdrill_backup]"),
     ("missing-domain", {2: ""}, 1, "all.vars.mxdrill_domain", "missing: set mxdrill_domain"),

@@ -3,7 +3,8 @@
 MXs are often reachable only through a bastion, and Ansible users say so with extra ssh arguments:
 `-o ProxyJump=bastion`, `-J admin@bastion:2222`, or `-o ProxyCommand="ssh -W %h:%p bastion"`. mxdrill
 does not run the ssh binary, so it cannot pass those arguments on; it reads the one thing it needs
-from them, the ProxyCommand to reach the host through, and ignores every other option.
+from them, the ProxyCommand to reach the host through, and ignores every other option, even one
+ssh would refuse: only a proxy option it cannot read is an error.
 
 The words are read as ssh reads its command line: split as a shell would, each `-x` flag taking its
 argument from the rest of the word or the next word, per ssh's own list of flags that take one (so
@@ -46,21 +47,21 @@ def _proxy_options(args: str) -> list[tuple[str, str]]:
     """("proxyjump" | "proxycommand", value) for each proxy option in the arguments, in order."""
     found = []
     for flag, argument in _flags(_words(args)):
-        if flag == "J":
-            _hops(argument)
-            found.append(("proxyjump", argument))
-        elif flag == "o":
-            option = OPTION.match(argument)
-            if not option:
-                raise ValueError(f"expected -o Option=value, got -o {argument!r}")
-            name, value = option.group(1).lower(), option.group(2).strip()
-            if name in ("proxyjump", "proxycommand"):
-                if not value:
-                    raise ValueError(f"-o {option.group(1)} needs a value")
-                if name == "proxyjump":
-                    _hops(value)
-                found.append((name, value))
+        name, value = ("ProxyJump", argument) if flag == "J" else _option(argument)
+        if name.lower() not in ("proxyjump", "proxycommand"):
+            continue
+        if not value:
+            raise ValueError(f"{name} needs a value")
+        if name.lower() == "proxyjump":
+            _hops(value)
+        found.append((name.lower(), value))
     return found
+
+
+def _option(argument: str) -> tuple[str, str]:
+    """An -o argument as (name, value): ssh takes `Name=value`, `Name value` and `Name = value`."""
+    option = OPTION.match(argument)
+    return (option.group(1), option.group(2).strip()) if option else (argument.strip(), "")
 
 
 def _words(args: str) -> list[str]:
@@ -83,11 +84,11 @@ def _flags(words: list[str]) -> list[tuple[str, str]]:
             if letter not in FLAGS_WITH_ARGUMENT:
                 continue
             argument = word[index + 1:]
-            if not argument:
-                if position >= len(words):
-                    raise ValueError(f"-{letter} needs an argument")
+            if not argument and position < len(words):
                 argument = words[position]
                 position += 1
+            elif not argument and letter in "oJ":  # another flag missing its argument is ssh's business
+                raise ValueError(f"-{letter} needs an argument")
             found.append((letter, argument))
             break
     return found
