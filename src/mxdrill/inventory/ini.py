@@ -73,6 +73,8 @@ class _Pending:
 
 
 class _Reader:
+    """One pass over the lines, as Ansible's: the current section says what each line declares."""
+
     def __init__(self, collector: Collector) -> None:
         self.collector = collector
         self.source: Source = collector.source
