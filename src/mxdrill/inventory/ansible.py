@@ -1,20 +1,30 @@
-"""Ansible's YAML inventory rules, applied the way Ansible applies them, so that mxdrill reads a
-postmaster's existing hosts.yml exactly as their playbooks do.
+"""Ansible's inventory rules, applied the way Ansible applies them, so that mxdrill reads a
+postmaster's existing inventory exactly as their playbooks do.
 
 That means: groups beside `all:` are children of `all`; a host may be listed in several groups and its
-vars are merged over all its listings; a group's hosts include those of its children; a host's
-effective vars are all.vars < parent groups < child groups (siblings in file order) < host vars; and a
-group that contains itself, directly or not, is refused as Ansible refuses it.
+vars are merged over all its listings (later wins); a group's hosts include those of its children; and
+a group that contains itself, directly or not, is refused as Ansible refuses it. A host's effective
+vars follow Ansible's precedence (its VariableManager, checked against `ansible-inventory --list`):
 
-Nothing here knows mxdrill's own names: the walker takes two callbacks, `vet_group` and `vet_var`,
-which see every group and variable as it is read and may refuse it (the schema passes its own).
+    all's vars in the inventory < every other group's vars in the inventory
+    < group_vars/all < group_vars/<group> < the host's vars in the inventory < host_vars/<host>
+
+where groups apply in Ansible's order: shallower before deeper (depth being the longest path from
+all), then by `ansible_group_priority` (default 1), then by name — not in file order. So group_vars/all
+overrides even a child group's inline vars: surprising, but it is what Ansible does.
+
+The `Collector` is fed either by the YAML walker here or by the INI reader (`ini`), through the same
+few calls (declare a group, list a host, set a variable); `vars_dirs` then adds what group_vars/ and
+host_vars/ say. Nothing here knows mxdrill's own names: the collector takes two callbacks,
+`vet_group` and `vet_var`, which see every group and variable as it is read and may refuse it (the
+schema passes its own).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mxdrill.inventory.source import KeyPath, Source, describe, did_you_mean
+from mxdrill.inventory.source import InventoryError, KeyPath, Source, describe, did_you_mean
 
 ALL_VARS: KeyPath = ("all", "vars")
 ALL_CHILDREN: KeyPath = ("all", "children")
@@ -26,23 +36,32 @@ VetVar = Callable[[Source, str, Any, KeyPath], None]
 """Called with each variable's name, value and key path as it is read; raises to refuse it."""
 
 
+PRIORITY_VAR = "ansible_group_priority"
+"""Not a variable for Ansible but the group's rank among groups of the same depth (default 1)."""
+
+
 @dataclass
 class Var:
-    """One variable as written, with where it was written."""
+    """One variable as written, with where it was written: the file and the key path in it."""
 
     value: Any
     key: KeyPath
+    source: Source
+
+    def error(self, message: str) -> InventoryError:
+        return self.source.error(self.key, message)
 
 
 @dataclass
 class Group:
     name: str
     key: KeyPath  # where first declared
-    order: int  # first appearance: siblings apply their vars in file order
-    vars: dict[str, Var] = field(default_factory=dict)
+    vars: dict[str, Var] = field(default_factory=dict)  # in the inventory file
+    file_vars: dict[str, Var] = field(default_factory=dict)  # from group_vars/<name>
     hosts: dict[str, KeyPath] = field(default_factory=dict)  # direct hosts -> where listed here
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
+    priority: int = 1  # ansible_group_priority
 
 
 @dataclass
@@ -50,6 +69,7 @@ class HostEntry:
     name: str
     key: KeyPath  # where first listed
     vars: dict[str, Var] = field(default_factory=dict)  # merged over all its listings, later wins
+    file_vars: dict[str, Var] = field(default_factory=dict)  # from host_vars/<name>
     groups: list[str] = field(default_factory=list)  # the groups that list it directly
 
 
@@ -58,7 +78,8 @@ def _accept(*_: Any) -> None:
 
 
 class Collector:
-    """Walks the plain document like Ansible's YAML inventory plugin, into groups and hosts."""
+    """Groups and hosts as Ansible builds them: `declare`, `add_host` and `set_var` are what any
+    inventory format comes down to; `root` walks a plain YAML document through them."""
 
     def __init__(self, source: Source, vet_group: VetGroup = _accept, vet_var: VetVar = _accept) -> None:
         self.source = source
@@ -66,6 +87,56 @@ class Collector:
         self.vet_var = vet_var
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, HostEntry] = {}
+
+    # --- the calls every format makes -----------------------------------------------------------
+
+    def declare(self, name: str, key: KeyPath, parent: str | None) -> Group:
+        """The group `name` (created at `key` if new), made a child of `parent` unless that is None."""
+        self.vet_group(self.source, name, key)
+        if parent is not None and (name == parent or parent in self._descendants(name) or name == "all"):
+            raise self.source.error(key, f"group cycle: {name} contains {parent} already (Ansible refuses this too)")
+        group = self.groups.setdefault(name, Group(name, key))
+        if parent is not None and name not in self.groups[parent].children:
+            self.groups[parent].children.append(name)
+            group.parents.append(parent)
+        return group
+
+    def add_host(self, group: Group, name: str, key: KeyPath) -> HostEntry:
+        """List the host `name` in `group` (at `key`); its vars are then set on the returned entry."""
+        host = self.hosts.setdefault(name, HostEntry(name, key))
+        group.hosts.setdefault(name, key)
+        if group.name not in host.groups:
+            host.groups.append(group.name)
+        return host
+
+    def set_var(self, into: dict[str, Var], name: str, value: Any, key: KeyPath) -> None:
+        self.vet_var(self.source, name, value, key)
+        into[name] = Var(value, key, self.source)
+
+    def set_group_var(self, group: Group, name: str, value: Any, key: KeyPath) -> None:
+        """A group variable; ansible_group_priority ranks the group instead, as in Ansible."""
+        if name != PRIORITY_VAR:
+            self.set_var(group.vars, name, value, key)
+            return
+        try:
+            group.priority = int(value)
+        except (TypeError, ValueError):
+            raise self.source.error(key, f"expected an integer (the group's priority), got {describe(value)}") from None
+
+    def layout(self) -> "Layout":
+        """The groups and hosts collected, with Ansible's last step: a host in no group but all is
+        in ungrouped, and a host in another group is not."""
+        for host in self.hosts.values():
+            others = [g for g in host.groups if g not in ("all", "ungrouped")]
+            if others and "ungrouped" in host.groups:
+                host.groups.remove("ungrouped")
+                del self.groups["ungrouped"].hosts[host.name]
+            elif not others and "ungrouped" not in host.groups:
+                ungrouped = self.declare("ungrouped", ("all", "children", "ungrouped"), "all")
+                self.add_host(ungrouped, host.name, host.key)
+        return Layout(self.groups, self.hosts, self.source)
+
+    # --- the YAML document ------------------------------------------------------------------------
 
     def root(self, tree: Any) -> None:
         if not isinstance(tree, dict):
@@ -76,7 +147,7 @@ class Collector:
             self.group(name, body, (name,), None if name == "all" else "all")
 
     def group(self, name: str, body: Any, key: KeyPath, parent: str | None) -> None:
-        group = self._declare(name, key, parent)
+        group = self.declare(name, key, parent)
         if body is None:
             return
         if not isinstance(body, dict):
@@ -84,7 +155,7 @@ class Collector:
         for section, value in body.items():
             where = (*key, section)
             if section == "vars":
-                self._vars(group.vars, value, where)
+                self._group_vars(group, value, where)
             elif section == "hosts":
                 self._hosts(group, value, where)
             elif section == "children":
@@ -92,16 +163,6 @@ class Collector:
             else:
                 hint = did_you_mean(section, GROUP_SECTIONS)
                 raise self.source.error(where, f"unknown key in a group: expected hosts, vars or children{hint}")
-
-    def _declare(self, name: str, key: KeyPath, parent: str | None) -> Group:
-        self.vet_group(self.source, name, key)
-        if parent is not None and (name == parent or parent in self._descendants(name) or name == "all"):
-            raise self.source.error(key, f"group cycle: {name} contains {parent} already (Ansible refuses this too)")
-        group = self.groups.setdefault(name, Group(name, key, len(self.groups)))
-        if parent is not None and name not in self.groups[parent].children:
-            self.groups[parent].children.append(name)
-            group.parents.append(parent)
-        return group
 
     def _descendants(self, name: str) -> set[str]:
         found: set[str] = set()
@@ -129,22 +190,25 @@ class Collector:
                 where, f"expected a mapping of host names (mx1.example.com: then its vars, or nothing), got {describe(value)}")
         for name, host_vars in value.items():
             key = (*where, name)
-            host = self.hosts.setdefault(name, HostEntry(name, key))
-            group.hosts.setdefault(name, key)
-            if group.name not in host.groups:
-                host.groups.append(group.name)
+            host = self.add_host(group, name, key)
             if host_vars is not None and not isinstance(host_vars, dict):
                 raise self.source.error(key, f"expected the host's vars as a mapping (or nothing), got {describe(host_vars)}")
             self._vars(host.vars, host_vars, key)
 
     def _vars(self, into: dict[str, Var], value: Any, where: KeyPath) -> None:
+        for name, var_value in self._mapping_of_vars(value, where).items():
+            self.set_var(into, name, var_value, (*where, name))
+
+    def _group_vars(self, group: Group, value: Any, where: KeyPath) -> None:
+        for name, var_value in self._mapping_of_vars(value, where).items():
+            self.set_group_var(group, name, var_value, (*where, name))
+
+    def _mapping_of_vars(self, value: Any, where: KeyPath) -> dict[str, Any]:
         if value is None:
-            return
+            return {}
         if not isinstance(value, dict):
             raise self.source.error(where, f"expected a mapping of variable names to values, got {describe(value)}")
-        for name, var_value in value.items():
-            self.vet_var(self.source, name, var_value, (*where, name))
-            into[name] = Var(var_value, (*where, name))
+        return value
 
 
 @dataclass
@@ -153,6 +217,7 @@ class Layout:
 
     groups: dict[str, Group]
     hosts: dict[str, HostEntry]
+    source: Source  # the inventory file itself
 
     def depth(self, name: str) -> int:
         """Distance from all (longest path): deeper groups are more specific and win."""
@@ -160,7 +225,7 @@ class Layout:
         return 1 + max(self.depth(p) for p in parents) if parents else 0
 
     def ancestry(self, host: HostEntry) -> list[Group]:
-        """Every group the host is in, directly or through children, least specific first."""
+        """Every group the host is in, directly or through children, in Ansible's order (all first)."""
         names: set[str] = {"all"}
         pending = list(host.groups)
         while pending:
@@ -168,14 +233,15 @@ class Layout:
             if name not in names:
                 names.add(name)
                 pending.extend(self.groups[name].parents)
-        return sorted((self.groups[n] for n in names), key=lambda g: (self.depth(g.name), g.order))
+        return sorted((self.groups[n] for n in names), key=lambda g: (self.depth(g.name), g.priority, g.name))
 
     def effective_vars(self, host: HostEntry) -> dict[str, Var]:
-        """all.vars < group vars (parents before children, siblings in file order) < host vars."""
+        """Ansible's precedence: inventory group vars (all first) < group_vars files (all first)
+        < inventory host vars < host_vars files; groups shallower first, then by priority and name."""
+        groups = self.ancestry(host)
         merged: dict[str, Var] = {}
-        for group in self.ancestry(host):
-            merged.update(group.vars)
-        merged.update(host.vars)
+        for layer in (*(g.vars for g in groups), *(g.file_vars for g in groups), host.vars, host.file_vars):
+            merged.update(layer)
         return merged
 
     def members(self, name: str) -> dict[str, KeyPath]:
@@ -192,4 +258,4 @@ def collect(tree: Any, source: Source, vet_group: VetGroup = _accept, vet_var: V
     """The plain document as Ansible sees it: its groups and hosts, with the rules to resolve them."""
     collector = Collector(source, vet_group, vet_var)
     collector.root(tree)
-    return Layout(collector.groups, collector.hosts)
+    return collector.layout()

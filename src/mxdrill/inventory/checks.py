@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mxdrill.inventory.ansible import ALL_CHILDREN, Layout, Var
 from mxdrill.inventory.model import Host
 from mxdrill.inventory.schema import DOMAIN_VARS, OPTIONAL_ROLES, ROLE_GROUPS
-from mxdrill.inventory.source import KeyPath, Source, describe, dotted
+from mxdrill.inventory.source import InventoryError, KeyPath, Source, describe, dotted
 
 
 @dataclass
@@ -24,11 +24,16 @@ class Loaded:
     host: Host
     variables: dict[str, Var]
     listed: KeyPath
+    inventory: Source  # where the host is listed
 
-    def key_of(self, var: str) -> KeyPath:
-        """Where `var` was set for this host, or where it should be set when it was not."""
+    def where(self, var: str) -> tuple[Source, KeyPath]:
+        """The file and key path where `var` was set for this host, or where it should be set when it was not."""
         found = self.variables.get(var)
-        return found.key if found else (*self.listed, var)
+        return (found.source, found.key) if found else (self.inventory, (*self.listed, var))
+
+    def error(self, var: str, message: str) -> InventoryError:
+        source, key = self.where(var)
+        return source.error(key, message)
 
 
 # --- roles ------------------------------------------------------------------------------------------
@@ -48,10 +53,13 @@ def role_members(layout: Layout, source: Source) -> dict[str, dict[str, KeyPath]
 
 
 def _require_group(layout: Layout, source: Source, name: str, what: str) -> None:
+    ini = source.syntax == "ini"
+    if name not in layout.groups and ini:
+        raise source.error((name,), f"missing: add a section [{name}] with {what} on a line of its own")
     if name not in layout.groups:
         raise source.error((*ALL_CHILDREN, name), f"missing: add a group {name} under all.children with {what} in its hosts")
     if not layout.members(name):
-        where = dotted((*layout.groups[name].key, "hosts"))
+        where = f"[{name}]" if ini else dotted((*layout.groups[name].key, "hosts"))
         raise source.error(layout.groups[name].key, f"no host: add {what} under {where}")
 
 
@@ -63,15 +71,15 @@ def _at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> Non
 
 # --- the MXs ----------------------------------------------------------------------------------------
 
-def check_mx_priorities(primary: Loaded, backups: list[Loaded], source: Source) -> None:
+def check_mx_priorities(primary: Loaded, backups: list[Loaded]) -> None:
     for mx in (primary, *backups):
         if mx.host.mx_priority is None:
-            raise source.error(mx.key_of("mxdrill_mx_priority"),
-                               "missing: every MX needs mxdrill_mx_priority, its MX preference in DNS (e.g. 10)")
+            raise mx.error("mxdrill_mx_priority",
+                           "missing: every MX needs mxdrill_mx_priority, its MX preference in DNS (e.g. 10)")
     for backup in backups:
         if backup.host.mx_priority <= primary.host.mx_priority:  # type: ignore[operator]
-            raise source.error(
-                backup.key_of("mxdrill_mx_priority"),
+            raise backup.error(
+                "mxdrill_mx_priority",
                 f"a backup needs a greater MX priority than the primary {primary.host.name} "
                 f"({primary.host.mx_priority}), got {backup.host.mx_priority}: senders try the lowest first",
             )
@@ -84,24 +92,24 @@ def _address_key(address: str) -> str:
         return address.lower().removesuffix(".")
 
 
-def check_distinct_addresses(mxs: list[Loaded], source: Source) -> None:
+def check_distinct_addresses(mxs: list[Loaded]) -> None:
     """The drill tells the MXs apart by address; two MXs on one address cannot be told apart."""
     owners: dict[str, str] = {}
     for mx in mxs:
         address = _address_key(mx.host.address)
         if address in owners:
-            raise source.error(mx.key_of("ansible_host"),
-                               f"address {mx.host.address} is {owners[address]}'s already: each MX needs its own "
-                               "(a shared virtual address goes in mxdrill_vip)")
+            raise mx.error("ansible_host",
+                           f"address {mx.host.address} is {owners[address]}'s already: each MX needs its own "
+                           "(a shared virtual address goes in mxdrill_vip)")
         owners[address] = mx.host.name
 
 
-def check_domain_vars_agree(primary: Loaded, others: list[Loaded], source: Source) -> None:
+def check_domain_vars_agree(primary: Loaded, others: list[Loaded]) -> None:
     """Domain-wide settings come from the primary: another host saying otherwise is a mistake."""
     for other in others:
         for name in sorted(DOMAIN_VARS & other.variables.keys()):
             mine, theirs = primary.variables.get(name), other.variables[name]
             if mine is None or mine.value != theirs.value:
                 shown = describe(mine.value) if mine else "nothing"
-                raise source.error(theirs.key, f"{name} is domain-wide and taken from the primary "
-                                               f"{primary.host.name}, which has {shown}: set it once in all.vars")
+                raise theirs.error(f"{name} is domain-wide and taken from the primary {primary.host.name}, "
+                                   f"which has {shown}: set it once in all.vars (or group_vars/all.yml)")

@@ -1,16 +1,20 @@
-"""The two ways in: `load_inventory` reads, checks and resolves a hosts.yml in one go, and
-`check_files` later makes sure the local files it names can be read.
+"""The ways in: `load_inventory` reads, checks and resolves an inventory in one go, `check_files`
+later makes sure the local files it names can be read, and `merged_vars` shows each host's variables
+as merged, before any check, the way `ansible-inventory --list` shows them (to compare the two).
 
-Loading runs the stages in the order their errors make sense to a user: the YAML itself, then the
-Ansible structure (with mxdrill's names vetted as they are read), the roles, each role host's
-variables, the domain's variables, and last the rules across hosts. The first problem stops it, as
-one InventoryError at its line. Hosts without an mxdrill role are the user's own and are left alone.
+Loading runs the stages in the order their errors make sense to a user: the file itself (YAML, or
+INI when it is INI-shaped), then the Ansible structure (with mxdrill's names vetted as they are
+read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the domain's
+variables, and last the rules across hosts. The first problem stops it, as one InventoryError at its
+file and line. Hosts without an mxdrill role are the user's own and are left alone.
 """
 
 import os
 from pathlib import Path
+from typing import Any
 
-from mxdrill.inventory.ansible import ALL_VARS, collect
+from mxdrill.inventory import ssh_args
+from mxdrill.inventory.ansible import ALL_VARS, Collector, Layout, collect
 from mxdrill.inventory.checks import (
     Loaded,
     check_distinct_addresses,
@@ -19,17 +23,42 @@ from mxdrill.inventory.checks import (
     role_members,
 )
 from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
+from mxdrill.inventory.ini import is_ini, read_ini
 from mxdrill.inventory.schema import ROLE_GROUPS, DomainVars, HostVars, validate, vet_group, vet_var
-from mxdrill.inventory.source import InventoryError, Source, dotted, read_document
+from mxdrill.inventory.source import InventoryError, Source, dotted, parse_document, read_text
+from mxdrill.inventory.vars_dirs import attach
 
 LOCAL_PATH_VARS = ("ansible_ssh_private_key_file", "mxdrill_known_hosts")
 """The variables naming files on this machine: check_files needs to know where each was declared."""
 
 
+def read_layout(path: str | Path) -> Layout:
+    """The inventory file (YAML or INI) and the group_vars/ and host_vars/ beside it, vetted as read."""
+    file = Path(path)
+    source = Source(str(path))
+    text = read_text(file, source.name)
+    if is_ini(file, text):
+        source.syntax = "ini"
+        collector = Collector(source, vet_group, vet_var)
+        read_ini(text, collector)
+        layout = collector.layout()
+    else:
+        layout = collect(parse_document(text, source), source, vet_group, vet_var)
+    attach(layout, file, vet_group, vet_var)
+    return layout
+
+
+def merged_vars(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Every host's variables as Ansible merges them, raw (no type checked, no default filled in)."""
+    layout = read_layout(path)
+    return {name: {var: v.value for var, v in layout.effective_vars(entry).items()}
+            for name, entry in layout.hosts.items()}
+
+
 def load_inventory(path: str | Path) -> Inventory:
     """Load, validate and resolve an inventory; raise InventoryError (file:line: key: message) if broken."""
-    source = Source(str(path))
-    layout = collect(read_document(Path(path), source), source, vet_group, vet_var)
+    layout = read_layout(path)
+    source = layout.source
     members = role_members(layout, source)
     base = Path(path).absolute().parent
 
@@ -41,14 +70,14 @@ def load_inventory(path: str | Path) -> Inventory:
         variables = layout.effective_vars(entry)
         listed = next(hosts[name] for g, hosts in members.items() if name in hosts)
         settings = validate(HostVars, variables, source, listed)
-        loaded[name] = Loaded(_build_host(name, roles, settings, base), variables, listed)
+        loaded[name] = Loaded(_build_host(name, roles, settings, base), variables, listed, source)
 
     primary = loaded[next(iter(members["mxdrill_primary"]))]
     backups = [loaded[name] for name in members["mxdrill_backup"]]
     domain = validate(DomainVars, primary.variables, source, ALL_VARS)
-    check_domain_vars_agree(primary, [h for h in loaded.values() if h is not primary], source)
-    check_mx_priorities(primary, backups, source)
-    check_distinct_addresses([primary, *backups], source)
+    check_domain_vars_agree(primary, [h for h in loaded.values() if h is not primary])
+    check_mx_priorities(primary, backups)
+    check_distinct_addresses([primary, *backups])
 
     inventory = Inventory(
         path=Path(path), domain=domain.mxdrill_domain, recipients=domain.mxdrill_recipients,
@@ -60,7 +89,7 @@ def load_inventory(path: str | Path) -> Inventory:
         drill_deadline=domain.mxdrill_drill_deadline,
         hosts={name: item.host for name, item in loaded.items()},
     )
-    inventory._declared = _declared_paths(loaded, source)
+    inventory._declared = _declared_paths(loaded)
     return inventory
 
 
@@ -77,6 +106,7 @@ def _build_host(name: str, roles: frozenset[str], v: HostVars, base: Path) -> Ho
         key_file=_local_path(key_file, base) if key_file else None,
         known_hosts=_local_path(v.mxdrill_known_hosts, base),
         password=v.ansible_password or v.ansible_ssh_pass,
+        proxy_command=ssh_args.proxy_command(v.ansible_ssh_common_args, v.ansible_ssh_extra_args),
     )
     service = ServiceControl(stop=v.mxdrill_service_stop, start=v.mxdrill_service_start, status=v.mxdrill_service_status)
     return Host(
@@ -86,12 +116,12 @@ def _build_host(name: str, roles: frozenset[str], v: HostVars, base: Path) -> Ho
     )
 
 
-def _declared_paths(loaded: dict[str, Loaded], source: Source) -> dict[tuple[str, str], tuple[str, int | None]]:
+def _declared_paths(loaded: dict[str, Loaded]) -> dict[tuple[str, str], tuple[str, str, int | None]]:
     declared = {}
     for name, item in loaded.items():
         for var in LOCAL_PATH_VARS:
-            key = item.key_of(var)
-            declared[(name, var)] = (dotted(key), source.line(key))
+            source, key = item.where(var)
+            declared[(name, var)] = (source.name, dotted(key), source.line(key))
     return declared
 
 
@@ -109,8 +139,8 @@ def check_files(inv: Inventory) -> None:
                 continue
             problem = _unreadable(local)
             if problem:
-                key, line = inv._declared.get((host.name, var), (f"{host.name}.{var}", None))
-                raise InventoryError(str(inv.path), line, key, f"{local} {problem} (host {host.name})")
+                file, key, line = inv._declared.get((host.name, var), (str(inv.path), f"{host.name}.{var}", None))
+                raise InventoryError(file, line, key, f"{local} {problem} (host {host.name})")
 
 
 def _unreadable(path: Path) -> str | None:

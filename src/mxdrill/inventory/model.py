@@ -28,6 +28,9 @@ class SshSettings(BaseModel):
     known_hosts: Path
     sudo: bool  # ansible_become: run remote commands through `sudo -n`
     password: SecretStr | None  # SecretStr so that it never ends up in a log or a report
+    # The OpenSSH ProxyCommand to reach the host through (from a ProxyJump, -J or ProxyCommand in
+    # ansible_ssh_common_args / ansible_ssh_extra_args), its %h and %p not yet expanded; None: direct.
+    proxy_command: str | None = None
 
 
 class ServiceControl(BaseModel):
@@ -92,8 +95,8 @@ class Inventory(BaseModel):
     drill_deadline: float = default("mxdrill_drill_deadline")  # the whole drill, all steps
     hosts: dict[str, Host]  # inventory hostname -> host, in file order
 
-    # (host name, variable) -> (dotted key, line) where a local path was declared, for check_files.
-    _declared: dict[tuple[str, str], tuple[str, int | None]] = PrivateAttr(default_factory=dict)
+    # (host name, variable) -> (file, dotted key, line) where a local path was declared, for check_files.
+    _declared: dict[tuple[str, str], tuple[str, str, int | None]] = PrivateAttr(default_factory=dict)
 
     def _with_role(self, role: str) -> list[Host]:
         return [h for h in self.hosts.values() if role in h.roles]

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from mxdrill.inventory import ssh_args
 from mxdrill.inventory.ansible import Var
 from mxdrill.inventory.source import InventoryError, KeyPath, Source, Tagged, describe, did_you_mean
 
@@ -110,6 +111,7 @@ Seconds = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 Recipients = Annotated[list[Annotated[StrictStr, AfterValidator(_recipient)]], Field(min_length=1)]
 DnsName = Annotated[StrictStr, AfterValidator(_dns_name)]
 Window = Annotated[StrictStr, AfterValidator(_maintenance_window)]
+SshArgs = Annotated[StrictStr, AfterValidator(ssh_args.check)]
 
 
 # --- the declarations ------------------------------------------------------------------------------
@@ -142,6 +144,9 @@ class HostVars(BaseModel):
     ansible_become: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
     ansible_password: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
     ansible_ssh_pass: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
+    # only their ProxyJump / -J / ProxyCommand is read; ssh_args says why
+    ansible_ssh_common_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-o ProxyJump=bastion'")
+    ansible_ssh_extra_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-J bastion'")
     mxdrill_known_hosts: Text = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
     mxdrill_mailbox_base: RemotePath = variable("/var/mail/vhosts", hint="an absolute path on the host")
     mxdrill_mail_log: RemotePath = variable("/var/log/mail.log", hint="an absolute path on the host")
@@ -163,11 +168,13 @@ class DomainVars(BaseModel):
 
     mxdrill_domain: DnsName = variable(
         hint="a DNS name such as example.com",
-        missing="set mxdrill_domain (the mail domain under test, e.g. example.com) in all.vars")
+        missing="set mxdrill_domain (the mail domain under test, e.g. example.com) in all.vars "
+                "or in group_vars/all.yml beside the inventory")
     mxdrill_recipients: Recipients = variable(  # after mxdrill_domain: each recipient is checked against it
         hint="a non-empty list of e-mail addresses, e.g. [probe@example.com]",
         item_hint="an e-mail address such as probe@example.com",
-        missing="set mxdrill_recipients (e.g. [probe@example.com], addresses in mxdrill_domain) in all.vars")
+        missing="set mxdrill_recipients (e.g. [probe@example.com], addresses in mxdrill_domain) in all.vars "
+                "or in group_vars/all.yml beside the inventory")
     mxdrill_nameserver: IpAddress | None = variable(None, hint="an IP address, or nothing for the system resolver")
     mxdrill_mailbox_format: Literal["maildir"] = variable("maildir", hint="maildir (the only mailbox format mxdrill reads)")
     mxdrill_storage_fstype: Text = variable("nfs4", hint="a file system type such as nfs4 or fuse.sshfs")
@@ -199,6 +206,11 @@ SECRET_VARS = frozenset(name for name, info in FIELDS.items() if _extra(info, "s
 HINTS: dict[str, str] = {name: str(info.description) for name, info in FIELDS.items()}
 ITEM_HINTS: dict[str, str] = {name: _extra(info, "item_hint") for name, info in FIELDS.items() if _extra(info, "item_hint")}
 REQUIRED: dict[str, str] = {name: _extra(info, "missing") for name, info in FIELDS.items() if info.is_required()}
+BOOL_VARS = frozenset(name for name, info in FIELDS.items() if info.annotation is bool)
+
+ANSIBLE_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
+ANSIBLE_FALSE = frozenset({"n", "no", "off", "0", "false", "f"})
+"""The strings Ansible's `boolean()` takes: what `ansible_become=true` means in an INI inventory."""
 
 
 def default(name: str) -> Any:
@@ -220,10 +232,19 @@ def vet_var(source: Source, name: str, value: Any, key: KeyPath) -> None:
     if name.startswith("mxdrill_") and name not in KNOWN_VARS:
         hint = did_you_mean(name, KNOWN_MXDRILL_VARS)
         raise source.error(key, f"unknown key{hint or ' (known: ' + ', '.join(KNOWN_MXDRILL_VARS) + ')'}")
-    if name in KNOWN_VARS and isinstance(value, str) and "{{" in value:
+    if name in KNOWN_VARS and _holds_jinja(value):
         raise source.error(key, "mxdrill does not evaluate Jinja templates: write the value itself")
     if name in KNOWN_VARS and isinstance(value, Tagged):
         raise source.error(key, f"mxdrill cannot read {value.tag} values (no Ansible Vault): write the value itself")
+
+
+def _holds_jinja(value: Any) -> bool:
+    """A template anywhere in the value: `{{ x }}` in a string, or in an item of a list (INI or YAML)."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list):
+        return any(_holds_jinja(item) for item in value)
+    return False
 
 
 # --- validation ---------------------------------------------------------------------------------------
@@ -232,11 +253,22 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def validate(model: type[_M], variables: dict[str, Var], source: Source, missing_at: KeyPath) -> _M:
-    """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable."""
+    """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable
+    (in the file that set it), or at `missing_at` in the inventory `source` for a missing one."""
     try:
-        return model.model_validate({name: var.value for name, var in variables.items()})
+        return model.model_validate({name: _value(name, var) for name, var in variables.items()})
     except ValidationError as error:
         raise _explain(error.errors()[0], variables, source, missing_at) from None
+
+
+def _value(name: str, var: Var) -> Any:
+    """The value as written, except that INI has no booleans but Python's True: there, a boolean
+    variable takes the strings Ansible takes (`ansible_become=yes`), as Ansible does."""
+    if var.source.syntax == "ini" and name in BOOL_VARS and isinstance(var.value, str):
+        word = var.value.lower()
+        if word in ANSIBLE_TRUE or word in ANSIBLE_FALSE:
+            return word in ANSIBLE_TRUE
+    return var.value
 
 
 def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: KeyPath) -> InventoryError:
@@ -245,11 +277,22 @@ def _explain(error: Any, variables: dict[str, Var], source: Source, missing_at: 
     name = str(loc[0])
     items = tuple(str(part) for part in loc[1:] if isinstance(part, int))
     var = variables.get(name)
-    key = (*(var.key if var else (*missing_at, name)), *items)
+    if var is None:
+        where, key = source, (*missing_at, name, *items)
+    else:
+        where, key = var.source, (*var.key, *items)
     if error["type"] == "missing":
-        return source.error(key, f"missing: {REQUIRED.get(name, 'required')}")
+        return where.error(key, f"missing: {REQUIRED.get(name, 'required')}")
     if error["type"] == "value_error":
-        return source.error(key, str(error["ctx"]["error"]))
+        return where.error(key, str(error["ctx"]["error"]))
     hint = ITEM_HINTS.get(name, HINTS[name]) if items else HINTS[name]
     got = "something else (not shown: it is a secret)" if name in SECRET_VARS else describe(error["input"])
-    return source.error(key, f"expected {hint}, got {got}")
+    advice = INI_ADVICE.get(error["type"], "") if where.syntax == "ini" else ""
+    return where.error(key, f"expected {hint}, got {got}{advice}")
+
+
+INI_ADVICE = {
+    "list_type": " (in INI, write a Python list: ['probe@example.com'])",
+    "bool_type": " (in INI: true, false, yes or no)",
+}
+"""What to add to a type error in an INI inventory, where values are Python literals, not YAML."""

@@ -7,9 +7,16 @@ and any other tag we do not construct (`!vault`) becomes a `Tagged` marker that 
 
 Every problem found anywhere in the inventory becomes one `InventoryError`, built by a `Source`: the
 file's name as the user gave it, plus those lines, is all it takes to say `file:line: key: message`.
+An inventory may span several files (the inventory itself, then group_vars/ and host_vars/ beside it),
+so each file read has its own `Source`, and each value remembers the one it came from.
+
+Ansible reads any of those files as JSON first and as YAML only if that fails; valid JSON is YAML
+but for one thing, tabs between tokens, which PyYAML refuses. A raw tab cannot be inside a JSON
+string, so replacing every tab of a valid JSON text by a space changes neither a value nor a line.
 """
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +50,16 @@ def dotted(key: KeyPath) -> str:
     return ".".join(key)
 
 
-@dataclass
+@dataclass(eq=False)
 class Source:
-    """What to call the file in messages, and the line of every key: enough to build any error."""
+    """What to call the file in messages, and the line of every key: enough to build any error.
+
+    `syntax` is "yaml" (JSON included) or "ini": messages and a few value rules differ between them.
+    """
 
     name: str
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    syntax: str = "yaml"
 
     def line(self, key: KeyPath) -> int | None:
         """The line of `key`, or of its nearest ancestor that exists (for missing keys)."""
@@ -98,26 +109,41 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 # --- reading and composing the YAML --------------------------------------------------------------
 
-def read_document(path: Path, source: Source) -> Any:
-    """The file as plain values; fills `source.lines`. Unreadable files and bad YAML become InventoryErrors."""
-    return _parse(_read(path, source.name), source)
+def parse_document(text: str, source: Source) -> Any:
+    """A YAML inventory's text as plain values: like `parse_yaml`, but an empty inventory is an error."""
+    value = parse_yaml(text, source)
+    if value is None:
+        raise InventoryError(source.name, None, "", "the file is empty: an inventory starts with all:")
+    return value
 
 
-def _read(path: Path, name: str) -> str:
+def read_text(path: Path, name: str, what: str = "the inventory") -> str:
+    """The file's text; an unreadable or non-UTF-8 file becomes an InventoryError naming it."""
     try:
         return path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InventoryError(name, None, "", f"cannot read the inventory: {error.strerror or error}") from None
+        raise InventoryError(name, None, "", f"cannot read {what}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InventoryError(name, None, "", f"not UTF-8 text (byte {error.start}); save it as UTF-8") from None
 
 
-def _parse(text: str, source: Source) -> Any:
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_yaml(text: str, source: Source) -> Any:
+    """YAML (or JSON) text as plain values, None for an empty document; fills `source.lines`."""
+    if "\t" in text and _is_json(text):
+        text = text.replace("\t", " ")
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            raise InventoryError(source.name, None, "", "the file is empty: an inventory starts with all:")
+            return None
         return _TreeBuilder(loader, source).build(node, ())
     except yaml.MarkedYAMLError as error:
         raise _yaml_error(error, source.name) from None
