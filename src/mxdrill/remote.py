@@ -10,6 +10,7 @@ testinfra's modules on top.
 from __future__ import annotations
 
 import functools
+import re
 import socket
 import threading
 import time
@@ -162,13 +163,32 @@ def connect(host: Host) -> paramiko.SSHClient:
     return client
 
 
-def _tcp_connect(host: Host) -> socket.socket:
+def _tcp_connect(host: Host) -> socket.socket | paramiko.ProxyCommand:
+    """A TCP connection to the host's sshd, or through its bastion (the inventory's ProxyJump/ProxyCommand)."""
+    if host.ssh.proxy_command:
+        return _proxy(host, host.ssh.proxy_command)
     try:
         sock = socket.create_connection((host.address, host.ssh.port), timeout=CONNECT_TIMEOUT)
     except OSError as error:
         raise RemoteError(f"{_describe(host)}: cannot reach SSH: {error.strerror or error}") from None
     # Each command is a small request/response exchange: without NODELAY, Nagle adds ~40 ms to each.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def proxy_argv(template: str, host: Host) -> str:
+    """OpenSSH's %h, %p, %r and %% in a ProxyCommand (paramiko expands none of them)."""
+    values = {"h": host.address, "p": str(host.ssh.port), "r": host.ssh.user, "%": "%"}
+    return re.sub(r"%([hpr%])", lambda m: values[m.group(1)], template)
+
+
+def _proxy(host: Host, template: str) -> paramiko.ProxyCommand:
+    command = proxy_argv(template, host)
+    try:
+        sock = paramiko.ProxyCommand(command)
+    except (OSError, paramiko.SSHException) as error:
+        raise RemoteError(f"{_describe(host)}: cannot start the proxy command `{command}`: {error}") from None
+    sock.settimeout(CONNECT_TIMEOUT)
     return sock
 
 

@@ -81,3 +81,13 @@ def test_sudo_refusing_is_told_apart_from_the_command_failing(stderr: str) -> No
 
     assert sudo_refusal(stderr) is not None
     assert sudo_refusal("postfix/postfix-script: the Postfix mail system is not running\n") is None
+
+
+def test_a_bastion_proxy_command_gets_host_port_and_user() -> None:
+    from mxdrill.inventory import load_inventory
+    from mxdrill.remote import proxy_argv
+    from pathlib import Path
+
+    host = load_inventory(Path(__file__).resolve().parents[2] / "hosts.yml").primary
+    assert proxy_argv("ssh -W %h:%p -l %r bastion.example.net %%", host) == \
+        "ssh -W 198.51.100.11:22 -l root bastion.example.net %"
