@@ -9,6 +9,7 @@ testinfra's modules on top.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import re
 import socket
@@ -25,6 +26,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 from mxdrill.inventory import Host
 
 CONNECT_TIMEOUT = 10.0
+KEEPALIVE_SECONDS = 5
 
 
 class RemoteError(Exception):
@@ -160,6 +162,9 @@ def connect(host: Host) -> paramiko.SSHClient:
         client.close()
         sock.close()
         raise RemoteError(f"{_describe(host)}: SSH failed: {error}") from None
+    transport = client.get_transport()
+    if transport is not None:  # a link that dies quietly is noticed in seconds, not at the TCP timeout
+        transport.set_keepalive(KEEPALIVE_SECONDS)
     return client
 
 
@@ -168,12 +173,27 @@ def _tcp_connect(host: Host) -> socket.socket | paramiko.ProxyCommand:
     if host.ssh.proxy_command:
         return _proxy(host, host.ssh.proxy_command)
     try:
-        sock = socket.create_connection((host.address, host.ssh.port), timeout=CONNECT_TIMEOUT)
+        address = _resolve(host.address, host.ssh.port, CONNECT_TIMEOUT)
+        sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
     except OSError as error:
         raise RemoteError(f"{_describe(host)}: cannot reach SSH: {error.strerror or error}") from None
     # Each command is a small request/response exchange: without NODELAY, Nagle adds ~40 ms to each.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def _resolve(name: str, port: int, timeout: float) -> tuple[str, int]:
+    """The host's address, looked up within `timeout`: create_connection's own lookup has no bound."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(socket.getaddrinfo, name, port, type=socket.SOCK_STREAM).result(timeout)
+    except concurrent.futures.TimeoutError:
+        raise OSError(f"looking up {name} took more than {timeout:g}s") from None
+    except socket.gaierror as error:
+        raise OSError(f"cannot resolve {name}: {error.strerror or error}") from None
+    finally:
+        pool.shutdown(wait=False)
+    return found[0][4][0], port
 
 
 def proxy_argv(template: str, host: Host) -> str:
@@ -193,14 +213,28 @@ def _proxy(host: Host, template: str) -> paramiko.ProxyCommand:
 
 
 def _run_bounded(channel: paramiko.Channel, command: bytes, timeout: float, name: str) -> tuple[int, bytes, bytes]:
-    """Run on an open channel and collect output, giving up (the caller closes the channel) at the deadline."""
-    channel.exec_command(command)
+    """Run on an open channel and collect output, giving up (the caller closes the channel) at the deadline.
+
+    The deadline starts before the exec request: paramiko waits for the server's answer to it with
+    no timeout, so a watchdog closes the channel at the deadline, which wakes that wait.
+    """
     deadline = time.monotonic() + timeout
+    shown = command.decode(errors="replace")[:200]
+    watchdog = threading.Timer(timeout, channel.close)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        channel.exec_command(command)
+    except paramiko.SSHException:
+        if time.monotonic() >= deadline:
+            raise RemoteTimeout(f"{name}: the server did not start the command within {timeout:g}s: {shown}") from None
+        raise
+    finally:
+        watchdog.cancel()
 
     def remaining() -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            shown = command.decode(errors="replace")[:200]
             raise RemoteTimeout(f"{name}: command did not finish within {timeout:g}s: {shown}")
         return left
 
@@ -218,7 +252,10 @@ def _run_bounded(channel: paramiko.Channel, command: bytes, timeout: float, name
         pass
     while channel.recv_stderr_ready():
         stderr += channel.recv_stderr(65536)
-    return channel.recv_exit_status(), bytes(stdout), bytes(stderr)
+    status = channel.recv_exit_status()
+    if status == -1:  # the channel closed without an exit status: the link dropped mid-command
+        raise RemoteError(f"{name}: the SSH channel closed before the command finished (no exit status): {shown}")
+    return status, bytes(stdout), bytes(stderr)
 
 
 @dataclass
