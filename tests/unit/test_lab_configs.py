@@ -1,4 +1,4 @@
-"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks."""
+"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks, the inventory."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ PREFIX = topo.DEFAULT_PREFIX
 KEYS = configs.LabKeys(
     client_public="ssh-ed25519 AAAAclient lab\n",
     client_private="PRIVATE\n",
-    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.HOSTS},
-    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.HOSTS},
+    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.ALL_HOSTS},
+    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.ALL_HOSTS},
 )
 
 
-def files_of(name: str, topology: topo.Topology = "shared") -> dict[str, configs.LabFile]:
-    return {f.path: f for f in configs.host_files(topo.host(name), topology, PREFIX, KEYS)}
+def files_of(name: str, topology: topo.Topology = "shared", backups: int = 1) -> dict[str, configs.LabFile]:
+    lab_host = topo.host(name, backups)
+    return {f.path: f for f in configs.host_files(lab_host, topology, PREFIX, KEYS, backups)}
 
 
 def test_forward_zone_lists_mx_records_in_priority_order() -> None:
@@ -140,3 +141,59 @@ def test_a_host_that_does_not_come_up_is_named_with_its_log() -> None:
     message = manager._not_up_message([readiness.Probe("mx2", "smtp", lambda: False)])
     assert message.startswith("host mx2 did not come up")
     assert "/run/mxdrill-lab/mx2/boot.log" in message and "mx2:smtp" in message
+
+
+# --- a second backup MX -----------------------------------------------------------------------------
+
+def test_the_default_lab_is_the_two_mx_lab_and_two_backups_add_mx3() -> None:
+    assert [h.name for h in topo.lab_hosts(1)] == ["dns", "storage", "mx1", "mx2", "sender"]
+    assert topo.HOSTS == topo.lab_hosts(1)
+    assert [h.name for h in topo.lab_hosts(2)] == ["dns", "storage", "mx1", "mx2", "mx3", "sender"]
+    mx3 = topo.host("mx3", backups=2)
+    assert (mx3.fqdn, mx3.address(), mx3.mx_priority) == ("mx3.example.test", "198.51.100.13", 30)
+    with pytest.raises(KeyError, match=r"mx3 runs with `mxdrill lab up --backups 2`"):
+        topo.host("mx3")
+    with pytest.raises(ValueError, match="1 or 2 backup MXs, not 3"):
+        topo.lab_hosts(3)
+
+
+def test_zone_with_two_backups_has_three_mx_records_an_a_and_a_ptr_for_mx3() -> None:
+    zone = configs.zone_forward(PREFIX, backups=2)
+    assert [line for line in zone.splitlines() if " MX " in line] == [
+        "@ IN MX 10 mx1.example.test.", "@ IN MX 20 mx2.example.test.", "@ IN MX 30 mx3.example.test.",
+    ]
+    assert "mx3 IN A 198.51.100.13" in zone
+    assert "13 IN PTR mx3.example.test." in configs.zone_reverse(PREFIX, backups=2)
+    assert "mx3" not in configs.zone_forward(PREFIX) + configs.zone_reverse(PREFIX)
+    serial = lambda text: text.splitlines()[2].split()[5]  # noqa: E731
+    assert serial(zone) != serial(configs.zone_forward(PREFIX)), "other content, other serial"
+    assert files_of("dns", backups=2)["/etc/knot/zones/example.test.zone"].content == zone
+
+
+@pytest.mark.parametrize("topology", topo.TOPOLOGIES)
+def test_mx3_delivers_into_the_shared_store_like_mx1_in_both_topologies(topology: topo.Topology) -> None:
+    mx3 = topo.host("mx3", backups=2)
+    assert topo.mounts_shared_storage(mx3, topology)
+    main_cf = files_of("mx3", topology, backups=2)["/etc/postfix/main.cf"].content
+    mx1_cf = files_of("mx1", topology, backups=2)["/etc/postfix/main.cf"].content
+    assert main_cf == mx1_cf.replace("mx1.example.test", "mx3.example.test")
+    assert "virtual_mailbox_base = /var/mail/vhosts" in main_cf and "relay_domains" not in main_cf
+    env = configs.boot_environment(mx3, topology, PREFIX)
+    assert env["LAB_MOUNT_STORAGE"] == "1"
+
+
+def test_keepalived_runs_on_mx1_and_mx2_only() -> None:
+    assert "/etc/keepalived/keepalived.conf" not in files_of("mx3", backups=2)
+    assert configs.boot_environment(topo.host("mx3", backups=2), "shared", PREFIX)["LAB_KEEPALIVED"] == "0"
+    for name in ("mx1", "mx2"):
+        assert "/etc/keepalived/keepalived.conf" in files_of(name, backups=2)
+        assert configs.boot_environment(topo.host(name), "shared", PREFIX)["LAB_KEEPALIVED"] == "1"
+
+
+def test_known_hosts_and_ssh_config_name_mx3_only_when_it_runs() -> None:
+    two = configs.known_hosts_lines(KEYS, PREFIX, backups=2).splitlines()
+    assert "mx3.example.test,mx3,198.51.100.13 ssh-ed25519 AAAAmx3 mx3.example.test" in two
+    assert len(two) == len(topo.ALL_HOSTS)
+    assert "mx3" not in configs.known_hosts_lines(KEYS, PREFIX)
+    assert "Host mx3 mx3.example.test 198.51.100.13\n" in configs.ssh_config("/k", PREFIX, backups=2)
+    assert "mx3" not in configs.ssh_config("/k", PREFIX)

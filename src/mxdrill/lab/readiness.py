@@ -66,11 +66,17 @@ def storage_mounted(lab_host: LabHost) -> bool:
     )
 
 
-def probes(topology: Topology, prefix: ipaddress.IPv4Network, only: Iterable[str] | None = None) -> list[Probe]:
-    """Every probe of the lab (or of the named hosts), in boot order."""
-    wanted = set(only) if only is not None else {h.name for h in topo.HOSTS}
+def probes(
+    topology: Topology,
+    prefix: ipaddress.IPv4Network,
+    only: Iterable[str] | None = None,
+    backups: int = topo.DEFAULT_BACKUPS,
+) -> list[Probe]:
+    """Every probe of the lab with `backups` backup MXs (or of the named hosts), in boot order."""
+    lab_hosts = topo.lab_hosts(backups)
+    wanted = set(only) if only is not None else {h.name for h in lab_hosts}
     found: list[Probe] = []
-    for lab_host in topo.HOSTS:
+    for lab_host in lab_hosts:
         if lab_host.name not in wanted:
             continue
         address = lab_host.address(prefix)
@@ -81,7 +87,7 @@ def probes(topology: Topology, prefix: ipaddress.IPv4Network, only: Iterable[str
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):
             found.append(Probe(lab_host.name, "mount", lambda h=lab_host: storage_mounted(h)))
-    if "mx1" in wanted or "mx2" in wanted:
+    if any(h.vrrp and h.name in wanted for h in lab_hosts):
         found.append(Probe("mx1", "vip-smtp", lambda: banner_starts(topo.vip(prefix), 25, b"220")))
     return found
 
