@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from mxdrill import cli
-from mxdrill.lab import configs, network
+from mxdrill.lab import configs, hosts, network
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
@@ -197,3 +197,31 @@ def test_known_hosts_and_ssh_config_name_mx3_only_when_it_runs() -> None:
     assert "mx3" not in configs.known_hosts_lines(KEYS, PREFIX)
     assert "Host mx3 mx3.example.test 198.51.100.13\n" in configs.ssh_config("/k", PREFIX, backups=2)
     assert "mx3" not in configs.ssh_config("/k", PREFIX)
+
+
+def changed_hosts(before: tuple[topo.Topology, int], after: tuple[topo.Topology, int]) -> set[str]:
+    """Hosts of the `after` lab whose boot digest differs from the `before` lab's (or that are new)."""
+    def digests(topology: topo.Topology, backups: int) -> dict[str, str]:
+        return {h.name: hosts.config_digest(h, topology, PREFIX, KEYS, backups) for h in topo.lab_hosts(backups)}
+
+    old, new = digests(*before), digests(*after)
+    return {name for name, digest in new.items() if old.get(name) != digest}
+
+
+@pytest.mark.parametrize("topology", topo.TOPOLOGIES)
+def test_a_change_of_backups_touches_only_mx3_and_the_dns_host(topology: topo.Topology) -> None:
+    assert changed_hosts((topology, 1), (topology, 2)) == {"dns", "mx3"}
+    assert changed_hosts((topology, 2), (topology, 1)) == {"dns"}  # and mx3 is stopped
+
+
+@pytest.mark.parametrize("backups", topo.BACKUP_CHOICES)
+def test_a_topology_switch_touches_only_mx2(backups: int) -> None:
+    assert changed_hosts(("shared", backups), ("relay", backups)) == {"mx2"}
+    assert changed_hosts(("relay", backups), ("relay", backups)) == set()
+
+
+def test_cli_refuses_three_backups_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["lab", "up", "--backups", "3"])
+    assert exit_info.value.code == 2
+    assert "--backups: invalid choice: 3" in capsys.readouterr().err
