@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
+import yaml
 
 from mxdrill import cli
-from mxdrill.lab import configs, hosts, network
+from mxdrill.inventory import load_inventory
+from mxdrill.lab import ansible_inventory, configs, hosts, network
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
@@ -225,3 +228,71 @@ def test_cli_refuses_three_backups_in_one_line(capsys: pytest.CaptureFixture[str
         cli.main(["lab", "up", "--backups", "3"])
     assert exit_info.value.code == 2
     assert "--backups: invalid choice: 3" in capsys.readouterr().err
+
+
+# --- the lab's inventory ----------------------------------------------------------------------------
+
+ROOT_INVENTORY = Path(__file__).resolve().parents[2] / "hosts.yml"
+
+
+def test_the_default_lab_renders_the_root_hosts_yml_byte_for_byte() -> None:
+    assert ansible_inventory.render("shared", 1).encode() == ROOT_INVENTORY.read_bytes()
+
+
+def test_the_two_backup_inventory_loads_with_mx2_and_mx3_as_backups(tmp_path: Path) -> None:
+    key, known = tmp_path / "ssh" / "id_ed25519", tmp_path / "ssh" / "known_hosts"
+    path = tmp_path / "elsewhere" / "hosts.yml"
+    path.parent.mkdir()
+    path.write_text(ansible_inventory.render("shared", 2, key_file=str(key), known_hosts=str(known)))
+    inventory = load_inventory(path)
+    assert [(h.name, h.address, h.mx_priority) for h in inventory.backups] == [
+        ("mx2.example.test", "198.51.100.12", 20), ("mx3.example.test", "198.51.100.13", 30),
+    ]
+    assert inventory.primary.name == "mx1.example.test"
+    assert {h.ssh.key_file for h in inventory.hosts.values()} == {key}
+    assert {h.ssh.known_hosts for h in inventory.hosts.values()} == {known}
+    root = load_inventory(ROOT_INVENTORY)
+    assert inventory.model_dump(exclude={"path", "hosts"}) == root.model_dump(exclude={"path", "hosts"})
+
+
+def test_inventories_differ_from_the_root_one_only_where_the_lab_does() -> None:
+    root = ROOT_INVENTORY.read_text().splitlines()
+    relay = ansible_inventory.render("relay", 1).splitlines()
+    assert [i for i, (a, b) in enumerate(zip(root, relay, strict=True)) if a != b] == [0, 4]  # the header only
+    assert "mxdrill lab up --topology relay" in relay[0] and "relay topology, 1 backup MX" in relay[4]
+    two = ansible_inventory.render("shared", 2, key_file="/abs/key", known_hosts="/abs/known_hosts")
+    assert "ansible_ssh_private_key_file: /abs/key   #" in two and "mxdrill_known_hosts: /abs/known_hosts\n" in two
+    assert "        mx3.example.test:\n          ansible_host: 198.51.100.13\n          mxdrill_mx_priority: 30\n" in two
+
+
+def test_an_awkward_path_is_quoted_so_the_yaml_still_parses() -> None:
+    text = ansible_inventory.render(key_file="/srv/my lab: #1/id", known_hosts="/k")
+    assert yaml.safe_load(text)["all"]["vars"]["ansible_ssh_private_key_file"] == "/srv/my lab: #1/id"
+
+
+def test_lab_inventory_refuses_in_one_line_when_the_lab_is_not_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from mxdrill.lab import manager
+
+    monkeypatch.setattr(manager, "run_state", lambda: None)
+    assert cli.main(["lab", "inventory", "--output", str(tmp_path / "hosts.yml")]) == 1
+    assert capsys.readouterr().err == "mxdrill: the lab is not up: run `mxdrill lab up` first\n"
+    assert not (tmp_path / "hosts.yml").exists()
+
+
+def test_lab_inventory_writes_the_running_lab_with_absolute_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mxdrill.lab import manager
+
+    running = manager.RunState("relay", 2, PREFIX)
+    monkeypatch.setattr(manager, "require_running", lambda paths: running)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lab", "inventory", "--state-dir", "state", "--output", "out.yml"]) == 0
+    expected = ansible_inventory.render(
+        "relay", 2, PREFIX,
+        key_file=str(tmp_path.resolve() / "state/ssh/id_ed25519"),
+        known_hosts=str(tmp_path.resolve() / "state/ssh/known_hosts"),
+    )
+    assert (tmp_path / "out.yml").read_text() == expected
