@@ -296,3 +296,9 @@ def test_lab_inventory_writes_the_running_lab_with_absolute_paths(
         known_hosts=str(tmp_path.resolve() / "state/ssh/known_hosts"),
     )
     assert (tmp_path / "out.yml").read_text() == expected
+
+
+def test_each_host_has_its_own_stable_mac() -> None:
+    macs = [network.host_mac(h.address(PREFIX)) for h in topo.ALL_HOSTS]
+    assert network.host_mac("198.51.100.13") == "02:00:c6:33:64:0d"
+    assert len(set(macs)) == len(macs)

@@ -52,11 +52,22 @@ def build(prefix: Prefix, lab_hosts: tuple[topo.LabHost, ...] = topo.HOSTS) -> N
             _add_host_link(lab_host, prefix)
 
 
+def host_mac(address: str) -> str:
+    """A locally administered MAC derived from the host's address: the same every time the host's veth is made.
+
+    A host that is stopped and booted again while the rest of the lab runs (mx3, when the number of
+    backups changes) gets a new veth; with a random MAC, the machine and the other hosts would keep
+    sending to the old one for as long as their ARP entry stays REACHABLE (up to 45 s).
+    """
+    return "02:00:" + ":".join(f"{octet:02x}" for octet in ipaddress.IPv4Address(address).packed)
+
+
 def _add_host_link(lab_host: topo.LabHost, prefix: Prefix) -> None:
     ns = lab_host.namespace
     ip("link", "del", ns, check=False)  # a veth left over from a crashed lab would block the name
     ip("netns", "add", ns)
-    ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    mac = host_mac(lab_host.address(prefix))
+    ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns)
     ip("link", "set", ns, "master", topo.BRIDGE, "up")
     subprocess.run(
         ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],
