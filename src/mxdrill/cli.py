@@ -10,7 +10,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from mxdrill.lab import manager
+from mxdrill.lab import ansible_inventory, manager
 from mxdrill.lab import topology as topo
 from mxdrill.lab.errors import LabError
 
@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_commands.add_parser("up", help="bring the lab up (idempotent) and wait until every service answers")
     up.add_argument("--topology", choices=topo.TOPOLOGIES, default="shared",
                     help="shared: mx2 delivers into the shared store; relay: mx2 queues and relays to mx1")
+    up.add_argument("--backups", type=int, choices=topo.BACKUP_CHOICES, default=topo.DEFAULT_BACKUPS,
+                    help="backup MXs: 1 (mx2, MX 20) or 2 (also mx3, MX 30, delivering into the shared store); "
+                         "default %(default)s")
     up.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX, help="lab network (default %(default)s)")
-    up.add_argument("--state-dir", type=Path, default=Path(".lab"),
-                    help="where the SSH key, known_hosts and ssh_config go (default ./.lab)")
+    _state_dir_option(up, "where the SSH key, known_hosts and ssh_config go (default ./.lab)")
 
     lab_commands.add_parser("down", help="remove every namespace, bridge, mount, process and run file of the lab")
     status = lab_commands.add_parser("status", help="each host and service: up or down")
@@ -50,17 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--hosts", type=Path, default=Path("hosts.yml"), help="the inventory (default hosts.yml)")
 
     run = lab_commands.add_parser("exec", help="run a command inside a lab host: mxdrill lab exec mx1 -- postqueue -j")
-    run.add_argument("host", help="dns, storage, mx1, mx2 or sender")
+    run.add_argument("host", help="dns, storage, mx1, mx2, mx3 (with --backups 2) or sender")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
+
+    inventory = lab_commands.add_parser("inventory", help="print the Ansible inventory of the lab as it runs now")
+    inventory.add_argument("--output", type=Path, default=None, help="write it to this file instead of stdout")
+    _state_dir_option(inventory, "the state directory the lab was brought up with (default ./.lab)")
     return parser
+
+
+def _state_dir_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--state-dir", type=Path, default=Path(".lab"), help=help_text)
 
 
 def _show_status(prefix: ipaddress.IPv4Network) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    topology, states = manager.status(prefix)
-    table = Table(title=f"mxdrill lab ({topology or 'not up'})")
+    state, states = manager.status(prefix)
+    table = Table(title=f"mxdrill lab ({state.describe() if state else 'not up'})")
     table.add_column("host")
     table.add_column("service")
     table.add_column("state")
@@ -70,10 +80,32 @@ def _show_status(prefix: ipaddress.IPv4Network) -> int:
     return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
 
 
+def _write_inventory(state_dir: Path, output: Path | None) -> int:
+    """The running lab's inventory with absolute paths into its state directory, so it works from anywhere."""
+    paths = manager.LabPaths(state_dir)
+    state = manager.require_running(paths)
+    ssh_dir = paths.ssh_dir.resolve()
+    text = ansible_inventory.render(
+        state.topology, state.backups, state.prefix,
+        key_file=str(ssh_dir / "id_ed25519"), known_hosts=str(ssh_dir / "known_hosts"),
+    )
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text)
+    except OSError as error:
+        raise LabError(f"cannot write the inventory to {output}: {error.strerror}; choose another --output") from None
+    print(f"lab: wrote the inventory of the lab ({state.describe()}) to {output}")
+    return 0
+
+
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
-        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir))
+        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups)
         return 0
+    if args.lab_command == "inventory":
+        return _write_inventory(args.state_dir, args.output)
     if args.lab_command == "down":
         manager.down()
         return 0

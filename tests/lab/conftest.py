@@ -35,9 +35,22 @@ def lab_session(lab_paths: manager.LabPaths) -> Iterator[manager.LabPaths]:
         manager.down(say=lambda _m: None)
 
 
+def _asked(request: pytest.FixtureRequest, name: str, default: object) -> object:
+    """What a test asks for with @pytest.mark.parametrize(name, ...), whichever order its arguments are set up in."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and name in callspec.params:
+        return callspec.params[name]
+    return request.node.funcargs.get(name, default)
+
+
 @pytest.fixture
 def lab(lab_session: manager.LabPaths, request: pytest.FixtureRequest) -> manager.LabPaths:
-    """The lab in the topology a test asks for with @pytest.mark.parametrize('topology', ...)."""
-    topology = getattr(request, "param", None) or request.node.funcargs.get("topology", "shared")
-    manager.up(topology, topo.DEFAULT_PREFIX, lab_session, say=lambda _m: None)
+    """The lab as a test asks for it with @pytest.mark.parametrize('topology', ...) and ('backups', [2]).
+
+    Every test gets exactly what it asks for (default: shared, 1 backup), so no test inherits another's
+    lab; `up` leaves an identical lab alone, so consecutive tests asking the same thing share one boot.
+    """
+    topology = getattr(request, "param", None) or _asked(request, "topology", "shared")
+    backups = _asked(request, "backups", topo.DEFAULT_BACKUPS)
+    manager.up(topology, topo.DEFAULT_PREFIX, lab_session, say=lambda _m: None, backups=backups)  # type: ignore[arg-type]
     return lab_session

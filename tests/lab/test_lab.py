@@ -1,16 +1,24 @@
-"""The lab is real: SSH with strict host keys, SMTP, DNS, shared storage, failover mail paths, clean down."""
+"""The lab is real: SSH with strict host keys, SMTP, DNS, shared storage, failover mail paths, a second
+backup MX, clean down."""
 
 from __future__ import annotations
 
 import json
+import smtplib
 import socket
 import subprocess
+import sys
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
 
 import dns.resolver
 import pytest
 
-from mxdrill.lab import manager
+from mxdrill.inventory import load_inventory
+from mxdrill.lab import hosts, manager, network
 from mxdrill.lab import topology as topo
+from mxdrill.remote import Sessions
 
 from lab_helpers import maildir_copies, send_via_sender, ssh, wait_until
 
@@ -81,6 +89,76 @@ def test_shared_topology_mx2_delivers_to_the_maildir_while_mx1_is_down(topology,
     wait_until(lambda: maildir_copies(lab, message_id) == 1, 20, "delivery through mx2")
     log = ssh(lab, "mx2", f"grep -F 'message-id=<{message_id}>' /var/log/mail.log").stdout
     assert log, "mx2 did not accept the mail"
+
+
+def mx_records() -> list[tuple[int, str]]:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [topo.host("dns").address()]
+    return sorted((r.preference, str(r.exchange)) for r in resolver.resolve(topo.DOMAIN, "MX"))
+
+
+MX3 = topo.host("mx3", backups=2)
+
+
+@pytest.mark.parametrize("backups", [2])
+class TestSecondBackupMx:
+    """`lab up --backups 2`: one boot of mx3 shared by these tests; the last one goes back to 1 backup."""
+
+    def test_mx3_answers_ssh_with_strict_host_keys_and_smtp_220(self, backups: int, lab: manager.LabPaths) -> None:
+        assert ssh(lab, "mx3", "hostname").stdout.strip() == MX3.fqdn
+        assert ssh(lab, MX3.address(), "hostname").stdout.strip() == MX3.fqdn
+        with socket.create_connection((MX3.address(), 25), timeout=5) as sock:
+            assert sock.recv(128).startswith(b"220 mx3.example.test ESMTP")
+        assert ssh(lab, "mx3", "pgrep -x keepalived", check=False).returncode == 1, "keepalived stays on mx1/mx2"
+
+    def test_dns_answers_mx_10_20_30_and_a_ptr_for_mx3(self, backups: int, lab: manager.LabPaths) -> None:
+        assert mx_records() == [(10, "mx1.example.test."), (20, "mx2.example.test."), (30, "mx3.example.test.")]
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [topo.host("dns").address()]
+        assert str(resolver.resolve_address(MX3.address())[0]) == "mx3.example.test."
+
+    def test_mx3_mounts_and_delivers_into_the_shared_store(self, backups: int, lab: manager.LabPaths) -> None:
+        fstype = ssh(lab, "mx3", f"findmnt -n -o FSTYPE,SOURCE {topo.MAILBOX_BASE}").stdout.split()
+        assert fstype == ["fuse.sshfs", f"vmail@{topo.host('storage').address()}:{topo.STORAGE_EXPORT}"]
+        ssh(lab, "mx3", f"echo written-on-mx3 > {topo.MAILBOX_BASE}/.shared-check-mx3")
+        try:
+            assert ssh(lab, "mx1", f"cat {topo.MAILBOX_BASE}/.shared-check-mx3").stdout.strip() == "written-on-mx3"
+        finally:
+            ssh(lab, "mx3", f"rm -f {topo.MAILBOX_BASE}/.shared-check-mx3")
+        message_id = f"{uuid.uuid4().hex}@mxdrill.test"
+        message = EmailMessage()
+        message["From"], message["To"], message["Message-Id"] = "tester@harness.example.test", topo.RECIPIENTS[0], f"<{message_id}>"
+        message["Subject"] = "lab: straight to mx3"
+        message.set_content("mx3 delivers with virtual(8)")
+        with smtplib.SMTP(MX3.address(), 25, timeout=10) as client:
+            client.send_message(message)
+        wait_until(lambda: maildir_copies(lab, message_id) == 1, 20, "mx3's delivery in the shared Maildir")
+
+    def test_lab_inventory_names_mx3_and_works_from_anywhere(
+        self, backups: int, lab: manager.LabPaths, tmp_path: Path
+    ) -> None:
+        saved = tmp_path / "elsewhere" / "hosts.yml"
+        saved.parent.mkdir()
+        argv = [sys.executable, "-m", "mxdrill.cli", "lab", "inventory", "--state-dir", str(lab.state_dir.resolve())]
+        printed = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True, cwd=tmp_path).stdout
+        subprocess.run([*argv, "--output", str(saved)], capture_output=True, timeout=30, check=True, cwd=tmp_path)
+        assert saved.read_text() == printed
+        inventory = load_inventory(saved)
+        assert [(h.name, h.mx_priority) for h in inventory.backups] == [("mx2.example.test", 20), ("mx3.example.test", 30)]
+        pool = Sessions(10)
+        try:  # the saved file's absolute key and known_hosts paths work from its directory
+            assert pool[inventory.hosts["mx3.example.test"]].check("hostname").strip() == MX3.fqdn
+        finally:
+            pool.close_all()
+
+    def test_going_back_to_one_backup_stops_mx3_and_nothing_else(self, backups: int, lab: manager.LabPaths) -> None:
+        untouched = {h.name: hosts.init_pid(h) for h in topo.HOSTS if h.name != "dns"}  # dns reloads its zones
+        manager.up("shared", topo.DEFAULT_PREFIX, lab, say=lambda _m: None)
+        assert {name: hosts.init_pid(topo.host(name)) for name in untouched} == untouched
+        assert MX3.namespace not in network.lab_namespaces()
+        assert "mx3" not in (lab.ssh_dir / "known_hosts").read_text() + (lab.ssh_dir / "ssh_config").read_text()
+        assert mx_records() == [(10, "mx1.example.test."), (20, "mx2.example.test.")]
+        assert manager.failing("shared", topo.DEFAULT_PREFIX) == []
 
 
 @pytest.mark.parametrize("topology", ["relay"])

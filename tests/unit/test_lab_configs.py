@@ -1,26 +1,30 @@
-"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks."""
+"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks, the inventory."""
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
+import yaml
 
 from mxdrill import cli
-from mxdrill.lab import configs, network
+from mxdrill.inventory import load_inventory
+from mxdrill.lab import ansible_inventory, configs, hosts, network
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
 KEYS = configs.LabKeys(
     client_public="ssh-ed25519 AAAAclient lab\n",
     client_private="PRIVATE\n",
-    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.HOSTS},
-    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.HOSTS},
+    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.ALL_HOSTS},
+    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.ALL_HOSTS},
 )
 
 
-def files_of(name: str, topology: topo.Topology = "shared") -> dict[str, configs.LabFile]:
-    return {f.path: f for f in configs.host_files(topo.host(name), topology, PREFIX, KEYS)}
+def files_of(name: str, topology: topo.Topology = "shared", backups: int = 1) -> dict[str, configs.LabFile]:
+    lab_host = topo.host(name, backups)
+    return {f.path: f for f in configs.host_files(lab_host, topology, PREFIX, KEYS, backups)}
 
 
 def test_forward_zone_lists_mx_records_in_priority_order() -> None:
@@ -140,3 +144,161 @@ def test_a_host_that_does_not_come_up_is_named_with_its_log() -> None:
     message = manager._not_up_message([readiness.Probe("mx2", "smtp", lambda: False)])
     assert message.startswith("host mx2 did not come up")
     assert "/run/mxdrill-lab/mx2/boot.log" in message and "mx2:smtp" in message
+
+
+# --- a second backup MX -----------------------------------------------------------------------------
+
+def test_the_default_lab_is_the_two_mx_lab_and_two_backups_add_mx3() -> None:
+    assert [h.name for h in topo.lab_hosts(1)] == ["dns", "storage", "mx1", "mx2", "sender"]
+    assert topo.HOSTS == topo.lab_hosts(1)
+    assert [h.name for h in topo.lab_hosts(2)] == ["dns", "storage", "mx1", "mx2", "mx3", "sender"]
+    mx3 = topo.host("mx3", backups=2)
+    assert (mx3.fqdn, mx3.address(), mx3.mx_priority) == ("mx3.example.test", "198.51.100.13", 30)
+    with pytest.raises(KeyError, match=r"mx3 runs with `mxdrill lab up --backups 2`"):
+        topo.host("mx3")
+    with pytest.raises(ValueError, match="1 or 2 backup MXs, not 3"):
+        topo.lab_hosts(3)
+
+
+def test_zone_with_two_backups_has_three_mx_records_an_a_and_a_ptr_for_mx3() -> None:
+    zone = configs.zone_forward(PREFIX, backups=2)
+    assert [line for line in zone.splitlines() if " MX " in line] == [
+        "@ IN MX 10 mx1.example.test.", "@ IN MX 20 mx2.example.test.", "@ IN MX 30 mx3.example.test.",
+    ]
+    assert "mx3 IN A 198.51.100.13" in zone
+    assert "13 IN PTR mx3.example.test." in configs.zone_reverse(PREFIX, backups=2)
+    assert "mx3" not in configs.zone_forward(PREFIX) + configs.zone_reverse(PREFIX)
+    serial = lambda text: text.splitlines()[2].split()[5]  # noqa: E731
+    assert serial(zone) != serial(configs.zone_forward(PREFIX)), "other content, other serial"
+    assert files_of("dns", backups=2)["/etc/knot/zones/example.test.zone"].content == zone
+
+
+@pytest.mark.parametrize("topology", topo.TOPOLOGIES)
+def test_mx3_delivers_into_the_shared_store_like_mx1_in_both_topologies(topology: topo.Topology) -> None:
+    mx3 = topo.host("mx3", backups=2)
+    assert topo.mounts_shared_storage(mx3, topology)
+    main_cf = files_of("mx3", topology, backups=2)["/etc/postfix/main.cf"].content
+    mx1_cf = files_of("mx1", topology, backups=2)["/etc/postfix/main.cf"].content
+    assert main_cf == mx1_cf.replace("mx1.example.test", "mx3.example.test")
+    assert "virtual_mailbox_base = /var/mail/vhosts" in main_cf and "relay_domains" not in main_cf
+    env = configs.boot_environment(mx3, topology, PREFIX)
+    assert env["LAB_MOUNT_STORAGE"] == "1"
+
+
+def test_keepalived_runs_on_mx1_and_mx2_only() -> None:
+    assert "/etc/keepalived/keepalived.conf" not in files_of("mx3", backups=2)
+    assert configs.boot_environment(topo.host("mx3", backups=2), "shared", PREFIX)["LAB_KEEPALIVED"] == "0"
+    for name in ("mx1", "mx2"):
+        assert "/etc/keepalived/keepalived.conf" in files_of(name, backups=2)
+        assert configs.boot_environment(topo.host(name), "shared", PREFIX)["LAB_KEEPALIVED"] == "1"
+
+
+def test_known_hosts_and_ssh_config_name_mx3_only_when_it_runs() -> None:
+    two = configs.known_hosts_lines(KEYS, PREFIX, backups=2).splitlines()
+    assert "mx3.example.test,mx3,198.51.100.13 ssh-ed25519 AAAAmx3 mx3.example.test" in two
+    assert len(two) == len(topo.ALL_HOSTS)
+    assert "mx3" not in configs.known_hosts_lines(KEYS, PREFIX)
+    assert "Host mx3 mx3.example.test 198.51.100.13\n" in configs.ssh_config("/k", PREFIX, backups=2)
+    assert "mx3" not in configs.ssh_config("/k", PREFIX)
+
+
+def changed_hosts(before: tuple[topo.Topology, int], after: tuple[topo.Topology, int]) -> set[str]:
+    """Hosts of the `after` lab whose boot digest differs from the `before` lab's (or that are new)."""
+    def digests(topology: topo.Topology, backups: int) -> dict[str, str]:
+        return {h.name: hosts.config_digest(h, topology, PREFIX, KEYS, backups) for h in topo.lab_hosts(backups)}
+
+    old, new = digests(*before), digests(*after)
+    return {name for name, digest in new.items() if old.get(name) != digest}
+
+
+@pytest.mark.parametrize("topology", topo.TOPOLOGIES)
+def test_a_change_of_backups_touches_only_mx3_and_the_dns_host(topology: topo.Topology) -> None:
+    assert changed_hosts((topology, 1), (topology, 2)) == {"dns", "mx3"}
+    assert changed_hosts((topology, 2), (topology, 1)) == {"dns"}  # and mx3 is stopped
+
+
+@pytest.mark.parametrize("backups", topo.BACKUP_CHOICES)
+def test_a_topology_switch_touches_only_mx2(backups: int) -> None:
+    assert changed_hosts(("shared", backups), ("relay", backups)) == {"mx2"}
+    assert changed_hosts(("relay", backups), ("relay", backups)) == set()
+
+
+def test_cli_refuses_three_backups_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["lab", "up", "--backups", "3"])
+    assert exit_info.value.code == 2
+    assert "--backups: invalid choice: 3" in capsys.readouterr().err
+
+
+# --- the lab's inventory ----------------------------------------------------------------------------
+
+ROOT_INVENTORY = Path(__file__).resolve().parents[2] / "hosts.yml"
+
+
+def test_the_default_lab_renders_the_root_hosts_yml_byte_for_byte() -> None:
+    assert ansible_inventory.render("shared", 1).encode() == ROOT_INVENTORY.read_bytes()
+
+
+def test_the_two_backup_inventory_loads_with_mx2_and_mx3_as_backups(tmp_path: Path) -> None:
+    key, known = tmp_path / "ssh" / "id_ed25519", tmp_path / "ssh" / "known_hosts"
+    path = tmp_path / "elsewhere" / "hosts.yml"
+    path.parent.mkdir()
+    path.write_text(ansible_inventory.render("shared", 2, key_file=str(key), known_hosts=str(known)))
+    inventory = load_inventory(path)
+    assert [(h.name, h.address, h.mx_priority) for h in inventory.backups] == [
+        ("mx2.example.test", "198.51.100.12", 20), ("mx3.example.test", "198.51.100.13", 30),
+    ]
+    assert inventory.primary.name == "mx1.example.test"
+    assert {h.ssh.key_file for h in inventory.hosts.values()} == {key}
+    assert {h.ssh.known_hosts for h in inventory.hosts.values()} == {known}
+    root = load_inventory(ROOT_INVENTORY)
+    assert inventory.model_dump(exclude={"path", "hosts"}) == root.model_dump(exclude={"path", "hosts"})
+
+
+def test_inventories_differ_from_the_root_one_only_where_the_lab_does() -> None:
+    root = ROOT_INVENTORY.read_text().splitlines()
+    relay = ansible_inventory.render("relay", 1).splitlines()
+    assert [i for i, (a, b) in enumerate(zip(root, relay, strict=True)) if a != b] == [0, 4]  # the header only
+    assert "mxdrill lab up --topology relay" in relay[0] and "relay topology, 1 backup MX" in relay[4]
+    two = ansible_inventory.render("shared", 2, key_file="/abs/key", known_hosts="/abs/known_hosts")
+    assert "ansible_ssh_private_key_file: /abs/key   #" in two and "mxdrill_known_hosts: /abs/known_hosts\n" in two
+    assert "        mx3.example.test:\n          ansible_host: 198.51.100.13\n          mxdrill_mx_priority: 30\n" in two
+
+
+def test_an_awkward_path_is_quoted_so_the_yaml_still_parses() -> None:
+    text = ansible_inventory.render(key_file="/srv/my lab: #1/id", known_hosts="/k")
+    assert yaml.safe_load(text)["all"]["vars"]["ansible_ssh_private_key_file"] == "/srv/my lab: #1/id"
+
+
+def test_lab_inventory_refuses_in_one_line_when_the_lab_is_not_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from mxdrill.lab import manager
+
+    monkeypatch.setattr(manager, "run_state", lambda: None)
+    assert cli.main(["lab", "inventory", "--output", str(tmp_path / "hosts.yml")]) == 1
+    assert capsys.readouterr().err == "mxdrill: the lab is not up: run `mxdrill lab up` first\n"
+    assert not (tmp_path / "hosts.yml").exists()
+
+
+def test_lab_inventory_writes_the_running_lab_with_absolute_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mxdrill.lab import manager
+
+    running = manager.RunState("relay", 2, PREFIX)
+    monkeypatch.setattr(manager, "require_running", lambda paths: running)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lab", "inventory", "--state-dir", "state", "--output", "out.yml"]) == 0
+    expected = ansible_inventory.render(
+        "relay", 2, PREFIX,
+        key_file=str(tmp_path.resolve() / "state/ssh/id_ed25519"),
+        known_hosts=str(tmp_path.resolve() / "state/ssh/known_hosts"),
+    )
+    assert (tmp_path / "out.yml").read_text() == expected
+
+
+def test_each_host_has_its_own_stable_mac() -> None:
+    macs = [network.host_mac(h.address(PREFIX)) for h in topo.ALL_HOSTS]
+    assert network.host_mac("198.51.100.13") == "02:00:c6:33:64:0d"
+    assert len(set(macs)) == len(macs)

@@ -2,12 +2,16 @@
 
 The files are written into the host's copy-on-write upper layers before it boots, so the host sees
 an ordinary /etc and /var while the machine's own /etc is never modified. Rendering is pure: it
-takes the topology and the keys and returns paths and contents, which keeps it unit-testable.
+takes the topology, the number of backup MXs and the keys and returns paths and contents, which
+keeps it unit-testable — and lets `lab up` tell, by comparing digests, which hosts a change of
+topology or of backups really touches, so that it reboots only those.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass
 
 from mxdrill.lab import topology as topo
@@ -33,19 +37,19 @@ class LabKeys:
     host_public: dict[str, str]
 
 
-def known_hosts_lines(keys: LabKeys, prefix: ipaddress.IPv4Network) -> str:
+def known_hosts_lines(keys: LabKeys, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
     """known_hosts entries naming each host by FQDN, short name and address, so strict checking works for all three."""
     lines = []
-    for lab_host in topo.HOSTS:
+    for lab_host in topo.lab_hosts(backups):
         names = f"{lab_host.fqdn},{lab_host.name},{lab_host.address(prefix)}"
         lines.append(f"{names} {keys.host_public[lab_host.name].strip()}")
     return "\n".join(lines) + "\n"
 
 
-def ssh_config(keys_dir: str, prefix: ipaddress.IPv4Network) -> str:
+def ssh_config(keys_dir: str, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
     """An ssh_config for humans and tools: `ssh -F .lab/ssh/ssh_config mx1` just works, strictly."""
     blocks = []
-    for lab_host in topo.HOSTS:
+    for lab_host in topo.lab_hosts(backups):
         blocks.append(
             f"Host {lab_host.name} {lab_host.fqdn} {lab_host.address(prefix)}\n"
             f"  HostName {lab_host.address(prefix)}\n"
@@ -58,18 +62,24 @@ def ssh_config(keys_dir: str, prefix: ipaddress.IPv4Network) -> str:
     return "\n".join(blocks)
 
 
-def zone_forward(prefix: ipaddress.IPv4Network) -> str:
-    """The example.test zone: MX 10 mx1, MX 20 mx2, A records for every host and `mail` on the VIP."""
+def _soa(backups: int) -> str:
+    """The SOA record; its serial changes with the zones' content (one more backup MX, one more serial)."""
+    serial = 2026112401 + backups - topo.DEFAULT_BACKUPS
+    return f"@ IN SOA dns.example.test. hostmaster.example.test. {serial} 3600 900 604800 300"
+
+
+def zone_forward(prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
+    """The example.test zone: MX 10 mx1, MX 20 mx2 (MX 30 mx3), A records for every host and `mail` on the VIP."""
     records = [
         "$ORIGIN example.test.",
         "$TTL 3600",
-        "@ IN SOA dns.example.test. hostmaster.example.test. 2026112401 3600 900 604800 300",
+        _soa(backups),
         "@ IN NS dns.example.test.",
     ]
-    for lab_host in topo.HOSTS:
+    for lab_host in topo.lab_hosts(backups):
         if lab_host.mx_priority is not None:
             records.append(f"@ IN MX {lab_host.mx_priority} {lab_host.fqdn}.")
-    for lab_host in topo.HOSTS:
+    for lab_host in topo.lab_hosts(backups):
         records.append(f"{lab_host.name} IN A {lab_host.address(prefix)}")
     records.append(f"mail IN A {topo.vip(prefix)}")
     records.append(f"harness IN A {topo.gateway(prefix)}")
@@ -82,16 +92,16 @@ def reverse_zone_name(prefix: ipaddress.IPv4Network) -> str:
     return ".".join(reversed(octets)) + ".in-addr.arpa"
 
 
-def zone_reverse(prefix: ipaddress.IPv4Network) -> str:
+def zone_reverse(prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
     """PTRs for every host, the VIP and the harness, so Postfix's reverse lookups resolve at once."""
     origin = reverse_zone_name(prefix)
     records = [
         f"$ORIGIN {origin}.",
         "$TTL 3600",
-        "@ IN SOA dns.example.test. hostmaster.example.test. 2026112401 3600 900 604800 300",
+        _soa(backups),
         "@ IN NS dns.example.test.",
     ]
-    named = [(h.offset, h.fqdn) for h in topo.HOSTS]
+    named = [(h.offset, h.fqdn) for h in topo.lab_hosts(backups)]
     named += [(topo.VIP_OFFSET, f"mail.{DOMAIN}"), (topo.GATEWAY_OFFSET, f"harness.{DOMAIN}")]
     for offset, fqdn in sorted(named):
         records.append(f"{offset} IN PTR {fqdn}.")
@@ -209,7 +219,7 @@ def relay_recipients() -> str:
 
 
 def keepalived_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
-    """VRRP: the lowest MX priority number is MASTER and holds the VIP, the other is BACKUP.
+    """VRRP between mx1 and mx2: the lowest MX priority number is MASTER and holds the VIP, the other is BACKUP.
 
     Priority 255 makes the master the address owner, so it takes the VIP at once instead of after
     three advertisement intervals (a 3 s saving on every `lab up`).
@@ -233,9 +243,18 @@ vrrp_instance MAIL {{
 
 
 def host_files(
-    lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network, keys: LabKeys
+    lab_host: LabHost,
+    topology: Topology,
+    prefix: ipaddress.IPv4Network,
+    keys: LabKeys,
+    backups: int = topo.DEFAULT_BACKUPS,
 ) -> list[LabFile]:
-    """Everything that differs from the machine's own /etc and /var on this lab host."""
+    """Everything that differs from the machine's own /etc and /var on this lab host.
+
+    Only the DNS host's files depend on `backups` (the zones): the MXs' own known_hosts, which sshfs
+    needs for storage's key, is the default lab's whatever the number of backups, so that adding mx3
+    changes no other host.
+    """
     dns_address = topo.host("dns").address(prefix)
     files = [
         LabFile("/etc/hostname", lab_host.fqdn + "\n"),
@@ -251,8 +270,8 @@ def host_files(
     if lab_host.role == "dns":
         files += [
             LabFile("/etc/knot/knot.conf", knot_conf(lab_host, prefix)),
-            LabFile(f"/etc/knot/zones/{DOMAIN}.zone", zone_forward(prefix)),
-            LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix)),
+            LabFile(f"/etc/knot/zones/{DOMAIN}.zone", zone_forward(prefix, backups)),
+            LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix, backups)),
         ]
     if lab_host.role == "storage":
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
@@ -262,10 +281,11 @@ def host_files(
         files += [
             LabFile("/etc/postfix/vmailbox", vmailbox()),
             LabFile("/etc/postfix/relay_recipients", relay_recipients()),
-            LabFile("/etc/keepalived/keepalived.conf", keepalived_conf(lab_host, prefix)),
             LabFile("/etc/mxdrill-lab/id_ed25519", keys.client_private, 0o600),
             LabFile("/etc/mxdrill-lab/known_hosts", known_hosts_lines(keys, prefix)),
         ]
+    if lab_host.vrrp:
+        files.append(LabFile("/etc/keepalived/keepalived.conf", keepalived_conf(lab_host, prefix)))
     return files
 
 
@@ -277,7 +297,7 @@ def boot_environment(lab_host: LabHost, topology: Topology, prefix: ipaddress.IP
         "LAB_FQDN": lab_host.fqdn,
         "LAB_ROLE": lab_host.role,
         "LAB_MOUNT_STORAGE": "1" if topo.mounts_shared_storage(lab_host, topology) else "0",
-        "LAB_KEEPALIVED": "1" if lab_host.role == "mx" else "0",
+        "LAB_KEEPALIVED": "1" if lab_host.vrrp else "0",
         "LAB_STORAGE_ADDR": storage.address(prefix),
         "LAB_STORAGE_EXPORT": topo.STORAGE_EXPORT,
         "LAB_MAILBOX_BASE": topo.MAILBOX_BASE,
@@ -285,3 +305,12 @@ def boot_environment(lab_host: LabHost, topology: Topology, prefix: ipaddress.IP
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
     }
+
+
+def boot_digest(files: list[LabFile], environment: dict[str, str]) -> str:
+    """One hash of everything a host boots with: equal digests mean rebooting it would change nothing."""
+    material = {
+        "files": sorted((f.path, f.content, f.mode) for f in files),
+        "environment": sorted(environment.items()),
+    }
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()

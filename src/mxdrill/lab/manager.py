@@ -1,8 +1,10 @@
 """`mxdrill lab up | down | status | exec`: the lab's life cycle.
 
-`up` is idempotent (a healthy lab of the same topology is left alone; a topology change reboots only
-mx2, the one host that differs), `down` removes everything found by name, and both hold a lock so two
-invocations never interleave.
+`up` is idempotent and cheap: a healthy lab of the same configuration is left alone, and a change of
+topology or of the number of backup MXs reboots only the hosts whose rendered configuration differs
+(mx2 for a topology switch; mx3 and the DNS host for a change of backups), boots the hosts that are
+new and stops the ones no longer wanted. `down` removes everything found by name, and both hold a
+lock so two invocations never interleave.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ REQUIRED_PROGRAMS = {
 }
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOPOLOGY_FILE = topo.RUN_DIR / "topology"
+BACKUPS_FILE = topo.RUN_DIR / "backups"
+PREFIX_FILE = topo.RUN_DIR / "prefix"
 KEYS_FILE = topo.RUN_DIR / "keys.sha256"
 LOCK_FILE = Path("/run/mxdrill-lab.lock")
 UP_DEADLINE_SECONDS = 60.0
@@ -112,31 +116,46 @@ def _keygen(path: Path, comment: str) -> None:
         )
 
 
-def ensure_keys(paths: LabPaths, prefix: ipaddress.IPv4Network) -> configs.LabKeys:
-    """Make (once) the client key and stable host keys, and write known_hosts and ssh_config for the harness."""
+def _host_key(paths: LabPaths, lab_host: topo.LabHost) -> Path:
+    return paths.host_keys_dir / f"{lab_host.name}_ed25519"
+
+
+def ensure_keys(paths: LabPaths) -> configs.LabKeys:
+    """Make (once) the client key and a stable host key for every host the lab can run, mx3 included.
+
+    Keys for hosts that are not running are made too, so that the key set — and the fingerprint the
+    running lab records — is the same whatever the number of backups.
+    """
     client = paths.ssh_dir / "id_ed25519"
     _keygen(client, "mxdrill-lab")
     host_private, host_public = {}, {}
-    for lab_host in topo.HOSTS:
-        key = paths.host_keys_dir / f"{lab_host.name}_ed25519"
+    for lab_host in topo.ALL_HOSTS:
+        key = _host_key(paths, lab_host)
         _keygen(key, lab_host.fqdn)
         host_private[lab_host.name] = key.read_text()
         host_public[lab_host.name] = key.with_suffix(".pub").read_text()
-    keys = configs.LabKeys(
+    return configs.LabKeys(
         client_public=client.with_suffix(".pub").read_text(),
         client_private=client.read_text(),
         host_private=host_private,
         host_public=host_public,
     )
-    (paths.ssh_dir / "known_hosts").write_text(configs.known_hosts_lines(keys, prefix))
-    (paths.ssh_dir / "ssh_config").write_text(configs.ssh_config(str(paths.ssh_dir.resolve()), prefix))
-    return keys
+
+
+def write_ssh_files(paths: LabPaths, keys: configs.LabKeys, prefix: ipaddress.IPv4Network, backups: int) -> None:
+    """known_hosts and ssh_config for the harness, naming the hosts of the lab as it is about to run."""
+    (paths.ssh_dir / "known_hosts").write_text(configs.known_hosts_lines(keys, prefix, backups))
+    (paths.ssh_dir / "ssh_config").write_text(configs.ssh_config(str(paths.ssh_dir.resolve()), prefix, backups))
+
+
+def _fingerprint(client_public: str, host_public: dict[str, str]) -> str:
+    material = client_public + "".join(host_public[h.name] for h in topo.ALL_HOSTS)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def keys_fingerprint(keys: configs.LabKeys) -> str:
     """Identifies the key set a running lab was booted with (another checkout has other keys)."""
-    material = keys.client_public + "".join(keys.host_public[h.name] for h in topo.HOSTS)
-    return hashlib.sha256(material.encode()).hexdigest()
+    return _fingerprint(keys.client_public, keys.host_public)
 
 
 def running_with(keys: configs.LabKeys) -> bool:
@@ -146,75 +165,225 @@ def running_with(keys: configs.LabKeys) -> bool:
         return False
 
 
-# --- up -----------------------------------------------------------------------------------------
-
-def current_topology() -> str | None:
+def booted_from(paths: LabPaths) -> bool:
+    """Whether the running lab was booted with this state directory's keys (read only: makes no key)."""
     try:
-        return TOPOLOGY_FILE.read_text().strip() or None
+        client_public = (paths.ssh_dir / "id_ed25519.pub").read_text()
+        host_public = {h.name: _host_key(paths, h).with_suffix(".pub").read_text() for h in topo.ALL_HOSTS}
+        return KEYS_FILE.read_text().strip() == _fingerprint(client_public, host_public)
+    except OSError:
+        return False
+
+
+# --- run state ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunState:
+    """What the running lab was brought up as: read back by `up` (what to change), `status` and `inventory`."""
+
+    topology: Topology
+    backups: int
+    prefix: ipaddress.IPv4Network
+
+    def describe(self) -> str:
+        return topo.describe(self.topology, self.backups)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
     except OSError:
         return None
 
 
-def failing(topology: Topology, prefix: ipaddress.IPv4Network) -> list[readiness.Probe]:
-    return [probe for probe in readiness.probes(topology, prefix) if not probe.check()]
+def current_topology() -> str | None:
+    return _read(TOPOLOGY_FILE)
 
 
-def up(topology: Topology, prefix: ipaddress.IPv4Network, paths: LabPaths, say: Say = _print) -> None:
+def run_state() -> RunState | None:
+    """The running lab's state, or None if there is none (or it is unreadable: then `up` rebuilds)."""
+    topology = current_topology()
+    if topology not in topo.TOPOLOGIES:
+        return None
+    backups_text = _read(BACKUPS_FILE) or str(topo.DEFAULT_BACKUPS)  # a lab from before --backups has one
+    try:
+        backups = int(backups_text)
+        prefix = ipaddress.IPv4Network(_read(PREFIX_FILE) or str(topo.DEFAULT_PREFIX))
+    except ValueError:
+        return None
+    if backups not in topo.BACKUP_CHOICES:
+        return None
+    return RunState(topology, backups, prefix)  # type: ignore[arg-type]
+
+
+def _write_state(state: RunState, keys: configs.LabKeys) -> None:
+    topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    TOPOLOGY_FILE.write_text(state.topology + "\n")
+    BACKUPS_FILE.write_text(f"{state.backups}\n")
+    PREFIX_FILE.write_text(f"{state.prefix}\n")
+    KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
+
+
+def require_running(paths: LabPaths) -> RunState:
+    """The running lab's state, checked to belong to this state directory; LabError otherwise."""
+    state = run_state()
+    if state is None or not network.lab_namespaces():
+        raise LabError("the lab is not up: run `mxdrill lab up` first")
+    if not booted_from(paths):
+        raise LabError(
+            f"the running lab was booted with other keys than those in {paths.state_dir}: "
+            "pass the --state-dir it was brought up with"
+        )
+    return state
+
+
+# --- up -----------------------------------------------------------------------------------------
+
+def failing(
+    topology: Topology, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS
+) -> list[readiness.Probe]:
+    return [probe for probe in readiness.probes(topology, prefix, backups=backups) if not probe.check()]
+
+
+def _lab_hosts(backups: int) -> tuple[topo.LabHost, ...]:
+    try:
+        return topo.lab_hosts(backups)
+    except ValueError as error:
+        raise LabError(f"{error}: pass --backups {' or --backups '.join(map(str, topo.BACKUP_CHOICES))}") from None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What turns the running lab into the wanted one: hosts to (re)boot and hosts to stop."""
+
+    boot: list[topo.LabHost]
+    stop: list[topo.LabHost]
+    running: frozenset[str]  # namespaces present before the change
+
+    def describe(self) -> str:
+        parts = []
+        rebooted = [h.name for h in self.boot if h.namespace in self.running]
+        booted = [h.name for h in self.boot if h.namespace not in self.running]
+        if rebooted:
+            parts.append(f"rebooting {', '.join(rebooted)}")
+        if booted:
+            parts.append(f"booting {', '.join(booted)}")
+        if self.stop:
+            parts.append(f"stopping {', '.join(h.name for h in self.stop)}")
+        return "; ".join(parts)
+
+
+def plan_change(state: RunState | None, wanted: RunState, keys: configs.LabKeys) -> Change | None:
+    """The hosts to touch to go from the running lab to `wanted`, or None if it must be rebuilt from scratch.
+
+    A host is rebooted only if what it would boot with differs from what it was booted with (a
+    topology switch touches mx2; a change of backups touches mx3 and the DNS zones). The hosts kept
+    must all answer, else nothing is trusted and the lab is rebuilt, as before.
+    """
+    if state is None or state.prefix != wanted.prefix or not network.bridge_exists():
+        return None
+    running = frozenset(network.lab_namespaces())
+    hosts_wanted = topo.lab_hosts(wanted.backups)
+    stop = [h for h in topo.ALL_HOSTS if h.namespace in running and h not in hosts_wanted]
+    boot = [
+        h for h in hosts_wanted
+        if h.namespace not in running
+        or hosts.booted_digest(h) != hosts.config_digest(h, wanted.topology, wanted.prefix, keys, wanted.backups)
+    ]
+    kept = [h.name for h in hosts_wanted if h not in boot]
+    vip_moves = any(h.vrrp for h in boot)  # the VIP's holder is checked once the rebooted VRRP peer is back
+    probes = readiness.probes(wanted.topology, wanted.prefix, only=kept, backups=wanted.backups)
+    if not all(probe.check() for probe in probes if not (vip_moves and probe.service == "vip-smtp")):
+        return None
+    return Change(boot, stop, running)
+
+
+def up(
+    topology: Topology,
+    prefix: ipaddress.IPv4Network,
+    paths: LabPaths,
+    say: Say = _print,
+    backups: int = topo.DEFAULT_BACKUPS,
+) -> None:
     """Bring the lab up (or leave a healthy one alone) and return once every service answers."""
     require_root()
     require_packages()
+    lab_hosts = _lab_hosts(backups)
     network.check_prefix(prefix)
+    wanted = RunState(topology, backups, prefix)
     with locked():
         started = time.monotonic()
-        keys = ensure_keys(paths, prefix)
-        running = current_topology()
-        if running is not None and not running_with(keys):
+        keys = ensure_keys(paths)
+        write_ssh_files(paths, keys, prefix, backups)
+        state = run_state()
+        if state is not None and not running_with(keys):
             say(f"the running lab was booted with other keys (another state directory than {paths.state_dir}): rebooting it")
             _down_unlocked(say=lambda _m: None)
-            running = None
-        if running == topology and network.lab_namespaces() and not failing(topology, prefix):
-            say(f"already up ({topology} topology), every service answers")
+            state = None
+        change = plan_change(state, wanted, keys)
+        if change is not None and not change.boot and not change.stop:
+            say(f"already up ({wanted.describe()}), every service answers")
             return
-        if running is not None and running != topology and _only_mx2_differs(running, prefix):
-            say(f"switching topology {running} → {topology}: rebooting mx2")
-            to_boot = [topo.host("mx2")]
-            hosts.kill([topo.host("mx2").namespace])
+        if change is not None:
+            old = state.describe() if state is not None else "?"
+            say(f"changing {old} → {wanted.describe()}: {change.describe()}")
+            for lab_host in change.stop:
+                _stop_host(lab_host)
+            hosts.kill([h.namespace for h in change.boot if h.namespace in change.running])
+            to_boot = change.boot
         else:
             if network.lab_namespaces() or network.bridge_exists():
                 say("a previous lab is half up: removing it first")
                 _down_unlocked(say=lambda _m: None)
-            to_boot = list(topo.HOSTS)
+            to_boot = list(lab_hosts)
             say(f"building network {prefix} on bridge {topo.BRIDGE}")
-            network.build(prefix)
-        topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
-        TOPOLOGY_FILE.write_text(topology + "\n")
-        KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
-        _boot_and_wait(to_boot, topology, prefix, keys, say)
-        say(f"up in {time.monotonic() - started:.1f}s ({topology} topology); ssh config: {paths.ssh_dir / 'ssh_config'}")
+        network.build(prefix, lab_hosts)
+        _write_state(wanted, keys)
+        _boot_and_wait(to_boot, wanted, keys, say)
+        say(f"up in {time.monotonic() - started:.1f}s ({wanted.describe()}); ssh config: {paths.ssh_dir / 'ssh_config'}")
 
 
-def reboot(host_name: str, paths: LabPaths, prefix: ipaddress.IPv4Network = topo.DEFAULT_PREFIX, say: Say = _print) -> None:
+def _stop_host(lab_host: topo.LabHost) -> None:
+    """Remove one host from a running lab: its processes, its veth and namespace, its run files."""
+    survivors = hosts.kill([lab_host.namespace])
+    if survivors:
+        raise LabError(f"processes {survivors} of lab host {lab_host.name} did not exit after SIGKILL; check `ps -p`")
+    network.remove_host(lab_host.namespace)
+    shutil.rmtree(hosts.run_dir(lab_host), ignore_errors=True)
+
+
+def reboot(
+    host_name: str, paths: LabPaths, prefix: ipaddress.IPv4Network | None = None, say: Say = _print
+) -> None:
     """Restart one host from its pristine layers (undoes whatever a test broke on it)."""
     require_root()
-    lab_host = topo.host(host_name)
     with locked():
-        topology = current_topology()
-        if topology is None:
+        state = run_state()
+        if state is None:
             raise LabError("the lab is not up: run `mxdrill lab up` first")
-        keys = ensure_keys(paths, prefix)
+        if prefix is not None and prefix != state.prefix:
+            raise LabError(f"the running lab is on {state.prefix}, not {prefix}: run `mxdrill lab up --prefix {prefix}` first")
+        lab_host = _lookup(host_name, state.backups)
+        keys = ensure_keys(paths)
         if not running_with(keys):
             raise LabError(f"the running lab was booted with other keys than {paths.state_dir}: run `mxdrill lab up` from there")
+        write_ssh_files(paths, keys, state.prefix, state.backups)
         hosts.kill([lab_host.namespace])
-        _boot_and_wait([lab_host], topology, prefix, keys, say)  # type: ignore[arg-type]
+        _boot_and_wait([lab_host], state, keys, say)
 
 
-def _boot_and_wait(
-    to_boot: list[topo.LabHost], topology: Topology, prefix: ipaddress.IPv4Network, keys: configs.LabKeys, say: Say
-) -> None:
+def _lookup(host_name: str, backups: int) -> topo.LabHost:
+    try:
+        return topo.host(host_name, backups)
+    except KeyError as error:
+        raise LabError(str(error.args[0])) from None
+
+
+def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.LabKeys, say: Say) -> None:
     for lab_host in to_boot:
-        say(f"booting {lab_host.fqdn} ({lab_host.address(prefix)}, {lab_host.role})")
-        hosts.boot(lab_host, topology, prefix, keys)
-    pending = readiness.probes(topology, prefix, only=[h.name for h in to_boot])
+        say(f"booting {lab_host.fqdn} ({lab_host.address(state.prefix)}, {lab_host.role})")
+        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups)
+    pending = readiness.probes(state.topology, state.prefix, only=[h.name for h in to_boot], backups=state.backups)
     left = readiness.wait_all(
         pending, UP_DEADLINE_SECONDS,
         lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
@@ -223,16 +392,9 @@ def _boot_and_wait(
         raise LabError(_not_up_message(left))
 
 
-def _only_mx2_differs(running: str, prefix: ipaddress.IPv4Network) -> bool:
-    """A topology switch can keep every host but mx2 if those are healthy."""
-    others = [h.name for h in topo.HOSTS if h.name != "mx2"]
-    probes = readiness.probes(running, prefix, only=others)  # type: ignore[arg-type]
-    return all(probe.check() for probe in probes if probe.service != "vip-smtp")
-
-
 def _not_up_message(left: list[readiness.Probe]) -> str:
     first = left[0]
-    lab_host = topo.host(first.host)
+    lab_host = next(h for h in topo.ALL_HOSTS if h.name == first.host)
     log = hosts.boot_log(lab_host)
     tail = ""
     with contextlib.suppress(OSError):
@@ -306,24 +468,23 @@ class ServiceState:
     up: bool
 
 
-def status(prefix: ipaddress.IPv4Network) -> tuple[str | None, list[ServiceState]]:
-    """Each host (its PID 1) and each service probe, as up/down; one pass, no waiting."""
-    topology = current_topology()
+def status(prefix: ipaddress.IPv4Network) -> tuple[RunState | None, list[ServiceState]]:
+    """Each host of the running lab (its PID 1) and each service probe, as up/down; one pass, no waiting."""
+    state = run_state()
+    topology, backups = (state.topology, state.backups) if state else ("shared", topo.DEFAULT_BACKUPS)
     states = []
-    for lab_host in topo.HOSTS:
+    for lab_host in topo.lab_hosts(backups):
         states.append(ServiceState(lab_host.name, "host", hosts.init_pid(lab_host) is not None))
-    for probe in readiness.probes(topology or "shared", prefix):  # type: ignore[arg-type]
+    for probe in readiness.probes(topology, prefix, backups=backups):
         states.append(ServiceState(probe.host, probe.service, probe.check()))
-    return topology, states
+    return state, states
 
 
 def exec_in(host_name: str, command: list[str]) -> int:
     """Run a command inside a lab host with the terminal attached; returns its exit code."""
     require_root()
-    try:
-        lab_host = topo.host(host_name)
-    except KeyError as error:
-        raise LabError(str(error.args[0])) from None
+    state = run_state()
+    lab_host = _lookup(host_name, state.backups if state else topo.DEFAULT_BACKUPS)
     if not command:
         command = ["/bin/bash", "-l"] if sys.stdin.isatty() else ["/bin/sh"]
     env = {"PATH": SBIN_PATH, "TERM": os.environ.get("TERM", "dumb"), "HOME": "/root", "LANG": "C.UTF-8"}

@@ -39,24 +39,35 @@ def bridge_exists() -> bool:
     return ip("link", "show", topo.BRIDGE, check=False).returncode == 0
 
 
-def build(prefix: Prefix) -> None:
-    """Create the bridge and one namespace + veth per host; idempotent per piece."""
+def build(prefix: Prefix, lab_hosts: tuple[topo.LabHost, ...] = topo.HOSTS) -> None:
+    """Create the bridge and one namespace + veth per host; idempotent per piece (so it also adds mx3 to a running lab)."""
     if not bridge_exists():
         ip("link", "add", topo.BRIDGE, "type", "bridge", "forward_delay", "0")
         _sysctl_ipv6_off(f"/proc/sys/net/ipv6/conf/{topo.BRIDGE}/disable_ipv6")
         ip("addr", "add", f"{topo.gateway(prefix)}/{prefix.prefixlen}", "dev", topo.BRIDGE)
         ip("link", "set", topo.BRIDGE, "up")
     existing = set(lab_namespaces())
-    for lab_host in topo.HOSTS:
+    for lab_host in lab_hosts:
         if lab_host.namespace not in existing:
             _add_host_link(lab_host, prefix)
+
+
+def host_mac(address: str) -> str:
+    """A locally administered MAC derived from the host's address: the same every time the host's veth is made.
+
+    A host that is stopped and booted again while the rest of the lab runs (mx3, when the number of
+    backups changes) gets a new veth; with a random MAC, the machine and the other hosts would keep
+    sending to the old one for as long as their ARP entry stays REACHABLE (up to 45 s).
+    """
+    return "02:00:" + ":".join(f"{octet:02x}" for octet in ipaddress.IPv4Address(address).packed)
 
 
 def _add_host_link(lab_host: topo.LabHost, prefix: Prefix) -> None:
     ns = lab_host.namespace
     ip("link", "del", ns, check=False)  # a veth left over from a crashed lab would block the name
     ip("netns", "add", ns)
-    ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    mac = host_mac(lab_host.address(prefix))
+    ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns)
     ip("link", "set", ns, "master", topo.BRIDGE, "up")
     subprocess.run(
         ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],
@@ -79,6 +90,12 @@ def lab_links() -> list[str]:
     out = ip("-o", "link", "show", check=False).stdout
     names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
     return [n for n in names if n.startswith(topo.NAMESPACE_PREFIX)]
+
+
+def remove_host(namespace: str) -> None:
+    """Delete one host's veth and namespace (its processes must be gone already), leaving the rest of the lab."""
+    ip("link", "del", namespace, check=False)
+    ip("netns", "del", namespace, check=False)
 
 
 def remove() -> None:

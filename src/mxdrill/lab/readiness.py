@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.message
-import dns.query
 import dns.rdatatype
 
 from mxdrill.lab import hosts
@@ -42,12 +41,22 @@ def banner_starts(address: str, port: int, prefix: bytes, timeout: float = 0.5) 
 
 
 def dns_answers_mx(server: str, timeout: float = 0.5) -> bool:
+    """Ask for the domain's MX over a connected UDP socket, bounded by `timeout`.
+
+    Connected, so that while knot is not listening yet the ICMP port-unreachable fails the probe at
+    once instead of after the whole timeout (which, probes being polled in turn, delayed every other
+    probe of a DNS reboot by half a second).
+    """
+    query = dns.message.make_query(topo.DOMAIN, dns.rdatatype.MX)
     try:
-        query = dns.message.make_query(topo.DOMAIN, dns.rdatatype.MX)
-        reply = dns.query.udp(query, server, timeout=timeout)
-    except Exception:  # any DNS failure only means "not ready yet"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect((server, 53))
+            sock.send(query.to_wire())
+            reply = dns.message.from_wire(sock.recv(65535))
+    except Exception:  # any DNS failure (refused, timeout, garbage) only means "not ready yet"
         return False
-    return any(rrset.rdtype == dns.rdatatype.MX for rrset in reply.answer)
+    return query.is_response(reply) and any(rrset.rdtype == dns.rdatatype.MX for rrset in reply.answer)
 
 
 def storage_mounted(lab_host: LabHost) -> bool:
@@ -66,11 +75,17 @@ def storage_mounted(lab_host: LabHost) -> bool:
     )
 
 
-def probes(topology: Topology, prefix: ipaddress.IPv4Network, only: Iterable[str] | None = None) -> list[Probe]:
-    """Every probe of the lab (or of the named hosts), in boot order."""
-    wanted = set(only) if only is not None else {h.name for h in topo.HOSTS}
+def probes(
+    topology: Topology,
+    prefix: ipaddress.IPv4Network,
+    only: Iterable[str] | None = None,
+    backups: int = topo.DEFAULT_BACKUPS,
+) -> list[Probe]:
+    """Every probe of the lab with `backups` backup MXs (or of the named hosts), in boot order."""
+    lab_hosts = topo.lab_hosts(backups)
+    wanted = set(only) if only is not None else {h.name for h in lab_hosts}
     found: list[Probe] = []
-    for lab_host in topo.HOSTS:
+    for lab_host in lab_hosts:
         if lab_host.name not in wanted:
             continue
         address = lab_host.address(prefix)
@@ -81,7 +96,7 @@ def probes(topology: Topology, prefix: ipaddress.IPv4Network, only: Iterable[str
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):
             found.append(Probe(lab_host.name, "mount", lambda h=lab_host: storage_mounted(h)))
-    if "mx1" in wanted or "mx2" in wanted:
+    if any(h.vrrp and h.name in wanted for h in lab_hosts):
         found.append(Probe("mx1", "vip-smtp", lambda: banner_starts(topo.vip(prefix), 25, b"220")))
     return found
 
