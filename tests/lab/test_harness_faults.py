@@ -77,7 +77,9 @@ def seconds_until_primary_runs(limit: float) -> float:
         if time.monotonic() - start > limit:
             break
         time.sleep(0.05)
-    pytest.fail(f"mx1's Postfix was not running again within {limit}s")
+    seen = subprocess.run(["nsenter", "-t", str(_mx1_pid()), "-m", "-u", "-n", "-p", "sh", "-c",
+                           "ps -eo pid,ppid,args; tail -n 15 /var/log/mail.log"], capture_output=True, text=True)
+    pytest.fail(f"mx1's Postfix was not running again within {limit}s; mx1 now: {seen.stdout}{seen.stderr}")
 
 
 def _mx1_pid() -> int:
