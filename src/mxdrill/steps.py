@@ -17,6 +17,7 @@ import pytest
 
 from mxdrill import checker, preflight
 from mxdrill.drill import Drill
+from mxdrill.faults import shown
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
@@ -140,13 +141,13 @@ def plan_fault(c: PlanContext) -> str:
     fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
     window = c.inventory.deadman_window
     return "; ".join(
-        f"on {part.host}: arm dead-man's switch (after {window:g}s: `{part.heal_command()}`), "
+        f"on {part.host}: arm dead-man's switch (after {window:g}s: `{shown(part.heal_command())}`), "
         f"record the heal in the pending-heals file, then {part.describe()}" for part in fault.parts)
 
 
 def plan_heal(c: PlanContext) -> str:
     fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
-    heals = "; ".join(f"`{part.heal_command()}` on {part.host}" for part in reversed(fault.parts))
+    heals = "; ".join(f"`{shown(part.heal_command())}` on {part.host}" for part in reversed(fault.parts))
     return (f"heal on {', '.join(h.name for h in c.scenario.down)}: {heals}; cancel the dead-man's switch; "
             f"on {c.scenario.backup.name}: `postqueue -f`; wait ≤ {c.inventory.drain_deadline:g}s for the drain")
 

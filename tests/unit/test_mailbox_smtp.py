@@ -62,7 +62,7 @@ def test_maildir_dirs_are_new_and_cur_of_each_recipient() -> None:
 
 def test_dead_man_heal_is_idempotent_and_its_pattern_does_not_match_itself() -> None:
     service = ServiceControl(stop="systemctl stop postfix", start="systemctl start postfix", status="postfix status")
-    assert heal_command(service) == "postfix status >/dev/null 2>&1 || systemctl start postfix"
+    assert heal_command(service) == "{ postfix status\n} >/dev/null 2>&1 || { systemctl start postfix\n}"
     pattern = _self_excluding("mxdrill-deadman-r1-mx1")
     assert pattern == "[m]xdrill-deadman-r1-mx1"
     import re

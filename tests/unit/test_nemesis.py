@@ -66,3 +66,26 @@ def test_a_switch_still_armed_keeps_its_heal_owed_and_says_what_to_do(tmp_path: 
         nemesis.heal(fault)
     assert [h.host for h in pending.load(state)] == ["mx1"]
     assert record.of_kind(Kind.FAULT_HEALED)[0].data["deadman_cancelled"] is False
+
+
+@pytest.mark.parametrize(("status", "start"), [
+    ("false # ask Postfix", "echo STARTED"),
+    ("false;", "echo STARTED;"),
+    ("false #", "echo STARTED # and a comment"),
+    ("false && true", "echo STARTED && true"),
+    ("false || false", "echo STARTED"),
+])
+def test_no_declared_value_can_swallow_the_start_of_the_heal(status: str, start: str) -> None:
+    """The dead-man's switch and `mxdrill restore` run this text: a `#`, `;` or `&&` in a value must not
+    turn the start into a comment (issue: a typo must not switch the safety net off)."""
+    import subprocess
+
+    from mxdrill.faults import shown
+    from mxdrill.inventory import ServiceControl
+    from mxdrill.mta.postfix import heal_command
+
+    down = heal_command(ServiceControl(stop=None, start=start, status=status))
+    assert subprocess.run(["/bin/sh", "-c", down], capture_output=True, text=True).stdout.strip() == "STARTED"
+    up = heal_command(ServiceControl(stop=None, start=start, status=status.replace("false", "true")))
+    assert subprocess.run(["/bin/sh", "-c", up], capture_output=True, text=True).stdout == ""
+    assert "\n" not in shown(down) and start in shown(down)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from mxdrill import pending
 from mxdrill.faults import deadman
+from mxdrill.faults.deadman import shown
 from mxdrill.history import Kind, Record
 from mxdrill.remote import RemoteError
 from mxdrill.waiting import WaitTimeout

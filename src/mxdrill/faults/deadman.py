@@ -8,6 +8,7 @@ timer (`systemd-run --on-active=`); without it (the lab, containers) a detached 
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Literal
@@ -28,7 +29,12 @@ class DeadMan:
     command: str
 
     def describe(self) -> str:
-        return f"dead-man's switch on {self.host} ({self.kind}, {self.window:g}s): {self.command}"
+        return f"dead-man's switch on {self.host} ({self.kind}, {self.window:g}s): {shown(self.command)}"
+
+
+def shown(command: str) -> str:
+    """A heal command on one line, for people (the plan, the history): its `{ …\n}` groups unwrapped."""
+    return re.sub(r"\{ (.*?)\n\}", r"\1", command, flags=re.DOTALL)
 
 
 def has_systemd(remote: Remote) -> bool:

@@ -83,8 +83,13 @@ def parse_postconf(text: str) -> dict[str, str]:
 
 
 def heal_command(service: ServiceControl) -> str:
-    """Idempotent: start only if not running, so an early manual restart is never disturbed."""
-    return f"{service.status} >/dev/null 2>&1 || {service.start}"
+    """Idempotent: start only if not running, so an early manual restart is never disturbed.
+
+    Each declared command stands in its own `{ …\n}` group: a value ending in a `# comment`, a `;`
+    or an `&&` cannot swallow or join what follows (`postfix status # ask Postfix || start` would
+    never start anything) — this is what the dead-man's switch and `mxdrill restore` run.
+    """
+    return f"{{ {service.status}\n}} >/dev/null 2>&1 || {{ {service.start}\n}}"
 
 
 # One command tells whether systemd runs the host and which units run Postfix ("-": no systemd).
