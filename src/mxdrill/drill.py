@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mxdrill import dnscheck, smtp
+from mxdrill import dnscheck, pending, smtp
 from mxdrill.faults import Faults, Nemesis
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
 from mxdrill.inventory import Inventory
+from mxdrill.locks import LocalLock, release_host_lock, take_host_lock
 from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
 from mxdrill.scenario import Scenario
@@ -82,6 +83,8 @@ class Drill:
     targets: list[smtp.MxTarget] = field(default_factory=list)
     backup_role: str = "unknown"
     fault: Faults | None = None
+    local_lock: LocalLock | None = None
+    locked: list[str] = field(default_factory=list)  # hosts whose drill lock this drill holds
     started: float = field(default_factory=time.monotonic)
     _sequence: int = 0
 
@@ -126,6 +129,33 @@ class Drill:
 
     def delivered(self) -> set[str]:
         return {e.probe for e in self.record.of_kind(Kind.PROBE_DELIVERED) if e.probe}
+
+    # --- claiming the hosts ---------------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Refuse to go on while an earlier run still owes a heal or another drill holds the hosts.
+
+        A dead run's dead-man's switch could restart the primary in the middle of this outage, and
+        two drills on one primary would judge each other's fault.
+        """
+        owed = pending.owed_by_others(self.nemesis.state_path, self.run_id)
+        assert not owed, (
+            "an earlier run still owes heals (" + ", ".join(f"{h.fault} on {h.host}, run {h.run or '?'}" for h in owed)
+            + f"): run `mxdrill restore --hosts {self.inventory.path}` first")
+        if self.local_lock is not None:
+            self.local_lock.acquire()
+        stale_after = self.inventory.drill_deadline + self.inventory.deadman_window
+        for host in self.scenario.down:
+            note = take_host_lock(self.hosts[host.name].remote, self.run_id, stale_after)
+            self.locked.append(host.name)
+            if note:
+                self.record.append(Kind.EVIDENCE, host=host.name, line=note)
+
+    def release(self) -> None:
+        """Give the hosts' drill locks back (only after every heal ran: see the plugin's finalizer)."""
+        for name in self.locked:
+            release_host_lock(self.hosts[name].remote, self.run_id)
+        self.locked.clear()
 
     # --- preparing ----------------------------------------------------------------------------
 

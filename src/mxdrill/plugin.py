@@ -21,6 +21,7 @@ from mxdrill.drill import Drill
 from mxdrill.faults import Nemesis
 from mxdrill.history import History, Kind
 from mxdrill.interlock import disruption_allowed
+from mxdrill.locks import LocalLock
 from mxdrill.mailhost import MailHost, mail_hosts
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
@@ -92,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
     if drill_run:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
+        _bound_every_test(config, inv.drill_deadline)
         report_dir = config.stash[REPORT_DIR_KEY] = _make_report_dir(config)
         if not getattr(config.option, "xmlpath", None):
             config.option.xmlpath = str(report_dir / "junit.xml")
@@ -105,6 +107,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     allowed, why = disruption_allowed(item.config.getoption("mxdrill_allow_disruption"), inv.maintenance_window if inv else None)
     if not allowed:
         pytest.skip(why)
+
+
+def _bound_every_test(config: pytest.Config, seconds: float) -> None:
+    """A last-resort bound on each step where the user set none (pytest-timeout; this repository's
+    pyproject sets its own): its default signal method raises inside the step, so the heals still run."""
+    if getattr(config.option, "timeout", None) is None and not config.getini("timeout"):
+        config.option.timeout = seconds
 
 
 def _translate_sigterm() -> None:
@@ -162,7 +171,7 @@ def _make_report_dir(config: pytest.Config) -> Path:
     while directory.exists():
         n += 1
         directory = base / f"{stamp}-{n}"
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, mode=0o700)  # logs, queue ids, addresses and the inventory: not for every local user
     latest = base / "latest"
     if latest.is_symlink() or not latest.exists():
         latest.unlink(missing_ok=True)
@@ -199,6 +208,15 @@ def hosts(inventory: inventory_module.Inventory, sessions: Sessions) -> dict[str
 
 
 @pytest.fixture(scope="session")
+def drill_lock(inventory: inventory_module.Inventory, run_id: str) -> Iterator[LocalLock]:
+    """One drill at a time against this inventory on this machine (taken by the first preflight)."""
+    state = pending.state_file(inventory.path)
+    lock = LocalLock(state.with_name(f"{inventory.path.name}.drill.lock"), run_id)
+    yield lock
+    lock.release()
+
+
+@pytest.fixture(scope="session")
 def probes_per_phase(pytestconfig: pytest.Config) -> int:
     return int(pytestconfig.getoption("mxdrill_probes") or pytestconfig.getini("mxdrill_probes"))
 
@@ -206,7 +224,7 @@ def probes_per_phase(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="class")
 def drill(
     request: pytest.FixtureRequest, scenario: Scenario, inventory: inventory_module.Inventory,
-    hosts: dict[str, MailHost], history: History, run_id: str, probes_per_phase: int,
+    hosts: dict[str, MailHost], history: History, run_id: str, probes_per_phase: int, drill_lock: LocalLock,
 ) -> Iterator[Drill]:
     """One drill per scenario, with its own record; its heals are registered here, before any step runs.
 
@@ -216,12 +234,13 @@ def drill(
     drill_id = f"{run_id}-{scenarios(inventory).index(scenario) + 1}"
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
-    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase)
+    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase, local_lock=drill_lock)
 
     def heal_everything() -> None:
         problems = nemesis.heal_all()
-        if problems:
+        if problems:  # the hosts' drill locks stay: no other drill may start on a primary left down
             pytest.fail("; ".join(problems), pytrace=False)
+        state.release()
 
     request.addfinalizer(heal_everything)
     yield state

@@ -134,12 +134,11 @@ def connect(host: Host) -> paramiko.SSHClient:
         raise RemoteError(f"{_describe(host)}: cannot read known_hosts {host.ssh.known_hosts}: {error.strerror}") from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     sock = _tcp_connect(host)
-    password = host.ssh.password.get_secret_value() if host.ssh.password else None
     try:
-        client.connect(
+        client.connect(  # the password is never a local variable: `pytest -l` would print it into junit.xml
             host.address, port=host.ssh.port, username=host.ssh.user, sock=sock,
             key_filename=str(host.ssh.key_file) if host.ssh.key_file else None,
-            password=password, look_for_keys=host.ssh.key_file is None, allow_agent=host.ssh.key_file is None,
+            password=host.ssh.password.get_secret_value() if host.ssh.password else None, look_for_keys=host.ssh.key_file is None, allow_agent=host.ssh.key_file is None,
             timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
         )
     except paramiko.BadHostKeyException:

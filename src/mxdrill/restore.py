@@ -19,7 +19,11 @@ from mxdrill.waiting import wait_for
 def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
     """Returns the number of problems left (0 = every MX runs and nothing is pending)."""
     path = pending.state_file(inventory.path)
-    owed = pending.load(path)
+    try:
+        owed = pending.load(path)
+    except pending.PendingError as error:
+        say(f"restore: {error}")
+        return 1
     sessions = Sessions(inventory.command_timeout)
     hosts = mail_hosts(inventory, sessions)
     problems = 0
@@ -40,7 +44,7 @@ def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
                             f"armed; the entry stays in {path}: run restore again")
                         problems += 1
                         continue
-                pending.remove(path, heal.host, heal.fault)
+                pending.remove(path, heal.host, heal.fault, heal.run)
                 say(f"restore: healed {heal.fault} on {heal.host} (`{heal.heal}`)")
             except Exception as error:  # report every host, then fail: one broken host must not hide another
                 say(f"restore: {heal.host}: {error}")

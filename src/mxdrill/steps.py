@@ -15,14 +15,18 @@ from typing import Any
 
 import pytest
 
-from mxdrill import checker, preflight
+from mxdrill import checker, dnscheck, preflight
 from mxdrill.drill import Drill
-from mxdrill.faults import shown
+from mxdrill.faults import DeadManArmed, shown
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
+from mxdrill.locks import DrillLocked
 from mxdrill.mailhost import MailHost
+from mxdrill.pending import PendingError
+from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
+from mxdrill.waiting import WaitTimeout
 
 Report = Callable[[str, object], None]  # a step's numbers as JUnit properties (pytest's record_property)
 
@@ -61,6 +65,7 @@ def check_preflight(drill: Drill, report: Report) -> None:
         preflight.accepts_domain(backup, inventory.recipients[0]),
         preflight.refuses_relay(backup),
     ]
+    drill.claim()
     drill.prepare()
     if drill.backup_role == "delivers":
         pair = [drill.primary.remote, drill.backup.remote]
@@ -200,10 +205,17 @@ def campaign_steps() -> list[str]:
 
 # --- the pytest items ------------------------------------------------------------------------------
 
+# Errors whose message is the whole story (one line naming the host and what to do): no traceback.
+KNOWN_ERRORS = (RemoteError, WaitTimeout, PendingError, DrillLocked, DeadManArmed, dnscheck.DnsError)
+
+
 def run_step(step: Step, drill: Drill, report: Report) -> None:
     """Skip unless the required steps passed (and the drill deadline holds); run; mark it passed."""
     drill.require(*step.requires)
-    step.run(drill, report)
+    try:
+        step.run(drill, report)
+    except KNOWN_ERRORS as error:
+        pytest.fail(str(error), pytrace=False)
     drill.mark(step.name)
 
 

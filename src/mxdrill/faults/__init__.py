@@ -89,9 +89,10 @@ class Nemesis:
     def _register(self, fault: HostFault) -> None:
         self.pending.append(fault)
         heal = fault.heal_command()
-        pending.add(self.state_path, pending.PendingHeal(fault.host, fault.name, heal, None, None, time.time()))
+        pending.add(self.state_path, pending.PendingHeal(fault.host, fault.name, heal, None, None, time.time(), self.run_id))
         switch = fault.arm(f"mxdrill-deadman-{self.run_id}-{fault.host.split('.')[0]}", self.window)
-        pending.add(self.state_path, pending.PendingHeal(fault.host, fault.name, heal, switch.kind, switch.tag, time.time()))
+        pending.add(self.state_path, pending.PendingHeal(fault.host, fault.name, heal, switch.kind, switch.tag,
+                                                         time.time(), self.run_id))
         self.record.append(Kind.FAULT_ARMED, host=fault.host, fault=fault.name, deadman=switch.describe())
 
     def heal(self, faults: Faults) -> None:
@@ -109,7 +110,7 @@ class Nemesis:
         if not cancelled:  # keep the entry: `mxdrill restore` cancels it once the host answers again
             raise DeadManArmed(f"{fault.host}: the dead-man's switch is still armed after cancelling it; "
                                f"run `mxdrill restore --hosts <inventory>` (the pending heal is kept in {self.state_path})")
-        pending.remove(self.state_path, fault.host, fault.name)
+        pending.remove(self.state_path, fault.host, fault.name, self.run_id)
 
     def heal_all(self) -> list[str]:
         """Heal every pending fault, newest first; keep going past failures and report them all."""

@@ -54,7 +54,7 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
     # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
-    script = f"sleep {int(window)}; {command}"
+    script = f"sleep {window:.3f}; {command}"  # a fractional window must not become `sleep 0`
     remote.check(
         f"nohup setsid /bin/sh -c {shlex.quote(script)} {shlex.quote(tag)} </dev/null >/dev/null 2>&1 &"
     )

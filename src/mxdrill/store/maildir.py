@@ -94,7 +94,8 @@ class MaildirStore:
         """Delete this drill's probe files (and only them); returns how many were removed."""
         pattern = probe_header_pattern(run_id)
         dirs = " ".join(shlex.quote(d) for d in self.dirs())
+        # NUL-separated names: a planted file name with a newline must not make root delete another path.
         output = self.remote.check(
-            f"grep -s -r -i -l -E {shlex.quote(pattern)} {dirs} | while IFS= read -r f; do rm -f -- \"$f\" && echo x; done; true"
+            f"grep -s -r -i -l -Z -E {shlex.quote(pattern)} {dirs} | xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; true"
         )
-        return output.count("x")
+        return sum(int(n) for n in output.split() if n.isdigit())
