@@ -154,3 +154,12 @@ def test_a_step_added_to_the_table_is_an_item_a_plan_line_and_a_campaign_case(pr
     plan = project.runpytest_subprocess("--hosts=hosts.yml", "--dry-run")
     plan.stdout.fnmatch_lines(["*drill 1: mx1.example.test->mx2.example.test:stop", "*. CANARY on mx2.example.test"])
     assert project.runpytest_subprocess("--hosts=hosts.yml", "test_campaign.py").ret == 0
+
+
+def test_in_a_users_directory_each_step_is_bounded_by_the_drill_deadline(project: pytest.Pytester) -> None:
+    """pytest-timeout's bound comes from mxdrill's own pyproject here; a user's directory has none."""
+    project.makepyfile("def test_bound(pytestconfig):\n    assert pytestconfig.option.timeout == 900\n")
+    assert project.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider").ret == 0
+    project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra\ntimeout = 42\n")
+    project.makepyfile("def test_bound(pytestconfig):\n    assert pytestconfig.getini('timeout') == '42'\n    assert pytestconfig.option.timeout is None\n")
+    assert project.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider").ret == 0
