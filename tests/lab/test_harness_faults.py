@@ -146,3 +146,29 @@ def test_cutting_the_ssh_path_to_the_primary_leaves_it_to_the_dead_man(
             proc.kill()
             proc.wait()
     restore_and_check(campaign_inventory, lab)
+
+
+def test_a_second_drill_against_the_same_primary_refuses_naming_the_first(
+    campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
+) -> None:
+    """While one drill holds mx1 down, another one (another inventory file, so not the local lock:
+    the lock on the host itself) must not touch it, and must say which drill holds it."""
+    hold = tmp_path / "hold"
+    first = start_drill(campaign_inventory, "test_stop_primary", hold, tmp_path)
+    other = campaign_inventory.with_name("second-hosts.yml")
+    other.write_text(campaign_inventory.read_text())
+    try:
+        wait_reached(first, hold)
+        second = subprocess.run(
+            [sys.executable, "-m", "pytest", f"--hosts={other}", f"--reports={tmp_path / 'second'}", "-p", "no:cacheprovider",
+             "-q", "tests_infra/test_failover.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert "another drill (run " in second.stdout and "holds /run/mxdrill-drill.lock" in second.stdout, second.stdout[-3000:]
+        hold.unlink()
+        output, _ = first.communicate(timeout=120)
+        assert first.returncode == 0, output[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    restore_and_check(campaign_inventory, lab)
