@@ -241,3 +241,13 @@ def test_a_key_as_long_as_the_file_is_shown_cut(tmp_path: Path) -> None:
 def test_nothing_here_takes_the_inventory_format_apart(tmp_path: Path) -> None:
     """The reference inventory still loads after all of the above (no bound is too tight for it)."""
     assert load_inventory(write(tmp_path, textwrap.dedent(REFERENCE))).primary.address == "198.51.100.11"
+
+
+def test_a_key_file_path_too_long_to_look_up_is_one_line(tmp_path: Path) -> None:
+    from mxdrill.inventory import check_files
+
+    text = REFERENCE.replace("ansible_ssh_private_key_file: .lab/ssh/id_ed25519", f"ansible_ssh_private_key_file: {'k' * 5000}")
+    inv = load_inventory(write(tmp_path, text))
+    with pytest.raises(InventoryError) as caught:
+        check_files(inv)
+    assert "cannot be looked up (File name too long)" in str(caught.value) and "\n" not in str(caught.value)

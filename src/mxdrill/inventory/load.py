@@ -149,8 +149,11 @@ def check_files(inv: Inventory) -> None:
 
 def _unreadable(path: Path) -> str | None:
     """Why `path` cannot serve as a key file or known_hosts, or None if it can."""
-    if not path.exists():
-        return "does not exist: create it or fix the path"
+    try:
+        if not path.exists():
+            return "does not exist: create it or fix the path"
+    except OSError as error:  # a name longer than the system takes, a loop of symlinks...
+        return f"cannot be looked up ({error.strerror or error}): fix the path"
     if not path.is_file():
         return "is not a file"
     if not os.access(path, os.R_OK):
