@@ -251,3 +251,9 @@ def test_a_key_file_path_too_long_to_look_up_is_one_line(tmp_path: Path) -> None
     with pytest.raises(InventoryError) as caught:
         check_files(inv)
     assert "cannot be looked up (File name too long)" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_group_written_before_all_is_a_child_of_all(tmp_path: Path) -> None:
+    """Found by the fuzz test: a top-level group before all: was a KeyError."""
+    inv = load_inventory(write(tmp_path, "webservers:\n  hosts:\n    www.example.test:\n" + REFERENCE))
+    assert inv.primary.name == "mx1.example.test"

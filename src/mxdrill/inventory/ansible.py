@@ -147,6 +147,7 @@ class Collector:
             raise self.source.error((), f"expected a mapping starting with all:, got {describe(tree)}")
         if "all" not in tree:
             raise self.source.error(("all",), "missing: an Ansible YAML inventory starts with all: (with vars: and children:)")
+        self.declare("all", ("all",), None)  # first: a group written before all: is a child of it too
         for name, body in tree.items():  # groups beside all: are children of all, as in Ansible
             self.group(name, body, (name,), None if name == "all" else "all")
 
