@@ -239,15 +239,19 @@ def lay_out(directory: Path, files: dict[str, object]) -> Path:
 
 def child(inventory: Path, directory: Path, out: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
-    from mxdrill.inventory import InventoryError, load_inventory
+    from mxdrill.inventory import InventoryError, check_files, load_inventory
 
     started = time.monotonic()
+    loaded = False
     try:
-        load_inventory(inventory)
+        inv = load_inventory(inventory)
+        loaded = True
+        check_files(inv)  # what a drill run does next: its errors must be one line too
         outcome = "loaded"
     except InventoryError as error:
         text = str(error)
-        outcome = "clean" if "\n" not in text and text.startswith(str(directory)) else "unclean message"
+        clean = "\n" not in text and text.startswith(str(directory))
+        outcome = ("loaded" if loaded else "clean") if clean else "unclean message"
     except BaseException as error:  # noqa: BLE001 - counting exactly these is the point
         outcome = type(error).__name__
     os.write(out, json.dumps({"outcome": outcome, "seconds": time.monotonic() - started}).encode())

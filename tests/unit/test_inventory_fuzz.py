@@ -27,7 +27,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mxdrill.inventory import InventoryError, load_inventory
+from mxdrill.inventory import InventoryError, check_files, load_inventory
 from mxdrill.inventory import schema
 from mxdrill.inventory.checks import window_needed
 
@@ -216,9 +216,18 @@ def test_any_inventory_loads_or_is_one_error_line(case: tuple[dict[str, str], bo
     with tempfile.TemporaryDirectory(prefix="mxdrill-fuzz-") as tmp:
         path = write(Path(tmp), files)
         try:
-            load_inventory(path)
+            inventory = load_inventory(path)
         except InventoryError as error:
-            message = str(error)
-            assert not must_load, f"a valid inventory was refused: {message}"
-            assert "\n" not in message and "\r" not in message, message
-            assert message.startswith(tmp) and error.file.startswith(tmp), message
+            assert not must_load, f"a valid inventory was refused: {error}"
+            assert_one_line(error, tmp)
+            return
+        try:
+            check_files(inventory)  # what a drill run does next: its refusals are one line too
+        except InventoryError as error:
+            assert_one_line(error, tmp)
+
+
+def assert_one_line(error: InventoryError, directory: str) -> None:
+    message = str(error)
+    assert "\n" not in message and "\r" not in message, message
+    assert message.startswith(directory) and error.file.startswith(directory), message
