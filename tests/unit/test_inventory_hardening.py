@@ -94,6 +94,7 @@ VALUES_PYYAML_CANNOT_CONSTRUCT = {
     "huge-integer": ("1" * 5000, "as an integer"),
     "month-13": ("2020-13-45", "as a date"),
     "timestamp-tag-on-text": ("!!timestamp x", "as a date"),
+    "int-tag-on-nothing": ("!!int", "as an integer"),  # IndexError in PyYAML; found by the fuzz test
 }
 
 

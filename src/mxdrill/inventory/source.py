@@ -364,8 +364,8 @@ class _TreeBuilder:
             return Tagged(node.tag)
         try:
             return self.loader.construct_object(node)
-        except (ValueError, KeyError, AttributeError, TypeError, OverflowError, yaml.YAMLError):
-            # PyYAML's constructors fail with whatever they meet: 2020-13-45, !!int abc, !!bool maybe
+        except Exception:  # noqa: BLE001 - PyYAML's constructors fail with whatever they meet: ValueError
+            # (2020-13-45, !!int abc), KeyError (!!bool maybe), AttributeError (!!timestamp x), IndexError (!!int '')
             line = node.start_mark.line + 1
             what = TAG_WORDS.get(node.tag, node.tag)
             raise InventoryError(self.source.name, line, dotted(key),
