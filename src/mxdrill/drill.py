@@ -214,7 +214,8 @@ class Drill:
 
     def inject_fault(self) -> None:
         """Take down every host of the scenario; the nemesis registers each heal before any harm."""
-        self.fault = build_fault(self.scenario.fault, [self.hosts[h.name] for h in self.scenario.down])
+        self.fault = build_fault(self.scenario.fault, [self.hosts[h.name] for h in self.scenario.down],
+                                 self.inventory.mta_settle)
         self.nemesis.inject(self.fault)
 
     def heal_and_drain(self, deadline: float) -> float:

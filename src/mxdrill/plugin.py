@@ -85,8 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
             inventory_module.check_files(inv)
     except inventory_module.InventoryError as error:
         raise pytest.UsageError(str(error)) from None
+    probes = probes_setting(config)  # a usage error now, not an INTERNALERROR or a silent default later
     if config.getoption("mxdrill_dry_run"):
-        probes = int(config.getoption("mxdrill_probes") or config.getini("mxdrill_probes"))
         print("\n".join(plan_lines(inv, probes)), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
@@ -207,6 +207,24 @@ def hosts(inventory: inventory_module.Inventory, sessions: Sessions) -> dict[str
     return mail_hosts(inventory, sessions)
 
 
+MAX_PROBES = 1000
+
+
+def probes_setting(config: pytest.Config) -> int:
+    """--probes, else ini mxdrill_probes: a positive integer, or a one-line usage error (exit 4).
+
+    `--probes 0` used to become the default 3 (0 is falsy) and `-3` was taken; `three` in the ini
+    was a traceback. Each is now refused with what to write instead.
+    """
+    option = config.getoption("mxdrill_probes")
+    raw, where = (option, "--probes") if option is not None else (config.getini("mxdrill_probes"), "ini mxdrill_probes")
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= MAX_PROBES):
+        raise pytest.UsageError(f"{where}: expected a whole number of probe mails per phase, 1 to {MAX_PROBES}, "
+                                f"got {text!r}; e.g. --probes 3")
+    return int(text)
+
+
 @pytest.fixture(scope="session")
 def drill_lock(inventory: inventory_module.Inventory, run_id: str) -> Iterator[LocalLock]:
     """One drill at a time against this inventory on this machine (taken by the first preflight)."""
@@ -218,7 +236,7 @@ def drill_lock(inventory: inventory_module.Inventory, run_id: str) -> Iterator[L
 
 @pytest.fixture(scope="session")
 def probes_per_phase(pytestconfig: pytest.Config) -> int:
-    return int(pytestconfig.getoption("mxdrill_probes") or pytestconfig.getini("mxdrill_probes"))
+    return probes_setting(pytestconfig)
 
 
 @pytest.fixture(scope="class")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -163,3 +164,95 @@ def test_in_a_users_directory_each_step_is_bounded_by_the_drill_deadline(project
     project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra\ntimeout = 42\n")
     project.makepyfile("def test_bound(pytestconfig):\n    assert pytestconfig.getini('timeout') == '42'\n    assert pytestconfig.option.timeout is None\n")
     assert project.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider").ret == 0
+
+
+# --- hostile inventories and settings: exit 4 with one line, never a traceback or a hang -------------
+
+def _laughs() -> str:
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{n}: &l{n} [{', '.join(f'*l{n - 1}' for _ in range(9))}]" for n in range(1, 9)]
+    return "".join(f"    {line}\n" for line in lines)
+
+
+HOSTILE = {
+    # case: (old, new) in hosts.yml -> broken.yml, a fragment of the one ERROR line
+    "billion laughs": (("  vars:\n", "  vars:\n    site_laughs:\n" + _laughs().replace("    ", "      ")), "aliases are expanded"),
+    "nul byte": (("mx1.example.test:", "mx1\0.example.test:"), "U+0000 is not allowed"),
+    "control character": (("mx1.example.test:", "mx1\x1b.example.test:"), "U+001B is not allowed"),
+    "bool maybe": (("mxdrill_mx_priority: 10", "mxdrill_mx_priority: !!bool maybe"), "as a boolean"),
+    "int tag on text": (("mxdrill_mx_priority: 10", "mxdrill_mx_priority: !!int abc"), "as an integer"),
+    "float tag on text": (("mxdrill_mx_priority: 10", "mxdrill_mx_priority: !!float x"), "as a number"),
+    "huge integer": (("mxdrill_mx_priority: 10", "mxdrill_mx_priority: " + "9" * 5000), "as an integer"),
+    "month 13": (("mxdrill_mx_priority: 10", "mxdrill_mx_priority: 2020-13-45"), "as a date"),
+    "deep nesting": (("  vars:\n", "  vars:\n    site_deep: " + "[" * 3000 + "]" * 3000 + "\n"), "nested deeper than"),
+    "short dead-man window": (("  vars:\n", "  vars:\n    mxdrill_deadman_window: 60\n"), "in the middle of a working drill"),
+    "seconds 1e300": (("  vars:\n", "  vars:\n    mxdrill_command_timeout: 1e300\n"), "0.1 to 3600"),
+    "recipient with a route": (("[probe@example.test]", "['x@evil.example>@example.test']"), "expected an e-mail address"),
+    "host name with a command": (("        mx1.example.test:", "        'mx1;touch x':"), "expected a host name"),
+    "window that never opens": (("mxdrill_maintenance_window: always", "mxdrill_maintenance_window: '22:00-22:00'"), "never opens"),
+    "merge of a scalar": (("  vars:\n", "  vars:\n    site_x: {<<: 3}\n"), "a merge key (<<)"),
+}
+
+
+def _assert_one_error_line(result: pytest.RunResult, starts: str, fragment: str) -> None:
+    assert result.ret == 4, result.stdout.str() + result.stderr.str()
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR: {starts}") and fragment in errors[0], result.stderr.lines
+    output = result.stderr.str() + result.stdout.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_inventories_exit_4_with_one_line(project: pytest.Pytester, case: str) -> None:
+    (old, new), fragment = HOSTILE[case]
+    text = (project.path / "hosts.yml").read_text()
+    assert old in text
+    (project.path / "broken.yml").write_text(text.replace(old, new, 1))
+    project.makepyfile("def test_never(): raise AssertionError('must not run')")
+    _assert_one_error_line(project.runpytest_subprocess("--hosts=broken.yml"), "broken.yml:", fragment)
+    assert not (project.path / "reports").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "fifo-in-group_vars"])
+def test_files_that_never_end_exit_4_at_once(project: pytest.Pytester, kind: str) -> None:
+    inventory, culprit = project.path / "broken.yml", project.path / "broken.yml"
+    if kind == "fifo":
+        os.mkfifo(inventory)
+    elif kind == "dev-zero":
+        inventory.symlink_to("/dev/zero")
+    else:
+        shutil.copy(project.path / "hosts.yml", inventory)
+        culprit = project.path / "group_vars" / "all.yml"
+        culprit.parent.mkdir()
+        os.mkfifo(culprit)
+    project.makepyfile("def test_never(): raise AssertionError('must not run')")
+    result = project.runpytest_subprocess("--hosts=broken.yml")
+    _assert_one_error_line(result, str(culprit.relative_to(project.path)), "not a regular file")
+
+
+PROBES = {
+    "--probes 0": (["--probes", "0"], None, "--probes"),
+    "--probes -3": (["--probes", "-3"], None, "--probes"),
+    "ini three": ([], "three", "ini mxdrill_probes"),
+    "ini zero": ([], "0", "ini mxdrill_probes"),
+    "ini three with --dry-run": (["--dry-run"], "three", "ini mxdrill_probes"),
+    "--probes 0 with --dry-run": (["--dry-run", "--probes", "0"], None, "--probes"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROBES))
+def test_probes_must_be_a_positive_integer(project: pytest.Pytester, case: str) -> None:
+    args, ini, where = PROBES[case]
+    if ini is not None:
+        project.makeini(f"[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\nmxdrill_probes = {ini}\n")
+    project.makepyfile("def test_never(): raise AssertionError('must not run')")
+    result = project.runpytest_subprocess("--hosts=hosts.yml", *args)
+    _assert_one_error_line(result, where, "a whole number of probe mails per phase, 1 to 1000")
+
+
+def test_probes_from_the_ini_reach_the_plan(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\nmxdrill_probes = 5\n")
+    result = project.runpytest_subprocess("--hosts=hosts.yml", "--dry-run")
+    assert result.ret == 0 and "5 probes by MX priority" in result.stdout.str()

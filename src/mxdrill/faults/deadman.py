@@ -8,6 +8,7 @@ timer (`systemd-run --on-active=`); without it (the lab, containers) a detached 
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
     # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
-    script = f"sleep {window:.3f}; {command}"  # a fractional window must not become `sleep 0`
+    # POSIX sleep takes whole seconds: round up, so the heal never fires before the window is over
+    script = f"sleep {math.ceil(window)}; {command}"
     remote.check(
         f"nohup setsid /bin/sh -c {shlex.quote(script)} {shlex.quote(tag)} </dev/null >/dev/null 2>&1 &"
     )

@@ -1,6 +1,7 @@
 """The fault modes a drill can run, by name: adding a mode is one entry here.
 
-Each mode makes the host fault for one host from that host's seams; a scenario's fault applies
+Each mode makes the host fault for one host from that host's seams and the time the MTA is given to
+stop or start (the inventory's `mxdrill_mta_settle`); a scenario's fault applies
 the mode to every host it takes down (the primary, and the backups preferred over the one under
 test), as one composed `Faults`.
 """
@@ -13,10 +14,10 @@ from mxdrill.faults import Faults, HostFault
 from mxdrill.faults.stop import StopService
 from mxdrill.mailhost import MailHost
 
-MODES: dict[str, Callable[[MailHost], HostFault]] = {
-    "stop": lambda host: StopService(host.remote, host.mta),
+MODES: dict[str, Callable[[MailHost, float], HostFault]] = {
+    "stop": lambda host, settle: StopService(host.remote, host.mta, settle_seconds=settle),
 }
 
 
-def build(mode: str, hosts: list[MailHost]) -> Faults:
-    return Faults([MODES[mode](host) for host in hosts])
+def build(mode: str, hosts: list[MailHost], settle: float = StopService.settle_seconds) -> Faults:
+    return Faults([MODES[mode](host, settle) for host in hosts])

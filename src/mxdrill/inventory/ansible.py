@@ -13,6 +13,10 @@ where groups apply in Ansible's order: shallower before deeper (depth being the 
 all), then by `ansible_group_priority` (default 1), then by name — not in file order. So group_vars/all
 overrides even a child group's inline vars: surprising, but it is what Ansible does.
 
+Groups form a graph, not a tree: a group may have several parents, so a "diamond" of 24 layers of
+two groups each has 2**24 paths from all to its bottom, and a chain of groups can be thousands long.
+Depths and members are therefore computed without recursion, and each group once.
+
 The `Collector` is fed either by the YAML walker here or by the INI reader (`ini`), through the same
 few calls (declare a group, list a host, set a variable); `vars_dirs` then adds what group_vars/ and
 host_vars/ say. Nothing here knows mxdrill's own names: the collector takes two callbacks,
@@ -120,7 +124,7 @@ class Collector:
             return
         try:
             group.priority = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: .inf
             raise self.source.error(key, f"expected an integer (the group's priority), got {describe(value)}") from None
 
     def layout(self) -> "Layout":
@@ -143,6 +147,7 @@ class Collector:
             raise self.source.error((), f"expected a mapping starting with all:, got {describe(tree)}")
         if "all" not in tree:
             raise self.source.error(("all",), "missing: an Ansible YAML inventory starts with all: (with vars: and children:)")
+        self.declare("all", ("all",), None)  # first: a group written before all: is a child of it too
         for name, body in tree.items():  # groups beside all: are children of all, as in Ansible
             self.group(name, body, (name,), None if name == "all" else "all")
 
@@ -219,10 +224,28 @@ class Layout:
     hosts: dict[str, HostEntry]
     source: Source  # the inventory file itself
 
+    _depths: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
     def depth(self, name: str) -> int:
         """Distance from all (longest path): deeper groups are more specific and win."""
-        parents = self.groups[name].parents
-        return 1 + max(self.depth(p) for p in parents) if parents else 0
+        if name not in self._depths:
+            self._compute_depths(name)
+        return self._depths[name]
+
+    def _compute_depths(self, name: str) -> None:
+        """The depth of `name` and of every group above it, each once, with a stack of our own
+        (the collector has refused cycles, so the walk ends)."""
+        depths = self._depths
+        stack = [name]
+        while stack:
+            group = stack[-1]
+            waiting = [p for p in self.groups[group].parents if p not in depths]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            parents = self.groups[group].parents
+            depths[group] = 1 + max(depths[p] for p in parents) if parents else 0
 
     def ancestry(self, host: HostEntry) -> list[Group]:
         """Every group the host is in, directly or through children, in Ansible's order (all first)."""
@@ -245,12 +268,19 @@ class Layout:
         return merged
 
     def members(self, name: str) -> dict[str, KeyPath]:
-        """The hosts of a group and of its children, each with where it is listed in that subtree."""
-        group = self.groups[name]
-        found = dict(group.hosts)
-        for child in group.children:
-            for host, key in self.members(child).items():
+        """The hosts of a group and of its children, each with where it is listed in that subtree:
+        a group's own listing first, then its children's in order (depth first, each group once)."""
+        found: dict[str, KeyPath] = {}
+        seen: set[str] = set()
+        pending = [name]
+        while pending:
+            group = self.groups[pending.pop()]
+            if group.name in seen:
+                continue  # its hosts are all in `found` already, from its first visit
+            seen.add(group.name)
+            for host, key in group.hosts.items():
                 found.setdefault(host, key)
+            pending.extend(reversed(group.children))
         return found
 
 

@@ -4,8 +4,10 @@ on an inventory that types alone would accept.
 A drill stops exactly one primary and expects a backup to take its mail, so there must be exactly one
 primary, at least one backup and no host in both roles; senders try MXs by preference, so each backup
 needs a greater MX priority than the primary; the drill tells MXs apart by address, so no two may share
-one; and domain-wide settings are read from the primary, so another host saying otherwise is a mistake.
-Each rule raises an InventoryError at the key the user has to change.
+one; domain-wide settings are read from the primary, so another host saying otherwise is a mistake;
+and the timings must fit together, or the host's own dead-man's switch would restart the primary in
+the middle of a drill that is still working (`check_timing` says how). Each rule raises an
+InventoryError at the key the user has to change.
 """
 
 import ipaddress
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from mxdrill.inventory.ansible import ALL_CHILDREN, Layout, Var
 from mxdrill.inventory.model import Host
-from mxdrill.inventory.schema import DOMAIN_VARS, OPTIONAL_ROLES, ROLE_GROUPS
+from mxdrill.inventory.schema import DOMAIN_VARS, OPTIONAL_ROLES, ROLE_GROUPS, DomainVars, host_name_problem
 from mxdrill.inventory.source import InventoryError, KeyPath, Source, describe, dotted
 
 
@@ -113,3 +115,73 @@ def check_domain_vars_agree(primary: Loaded, others: list[Loaded]) -> None:
                 shown = describe(mine.value) if mine else "nothing"
                 raise theirs.error(f"{name} is domain-wide and taken from the primary {primary.host.name}, "
                                    f"which has {shown}: set it once in all.vars (or group_vars/all.yml)")
+
+
+# --- names ------------------------------------------------------------------------------------------
+
+def check_host_names(members: dict[str, dict[str, KeyPath]], source: Source) -> None:
+    """A role host's inventory name is what mxdrill connects to without ansible_host, and what its
+    plans and reports show: it must be a host name or an address, not `mx1;touch x`."""
+    for hosts in members.values():
+        for name, key in hosts.items():
+            problem = host_name_problem(name)
+            if problem:
+                raise source.error(key, problem)
+
+
+# --- timing -----------------------------------------------------------------------------------------
+
+WINDOW_MARGIN_SECONDS = 1.0
+WINDOW_MARGIN_SHARE = 0.1
+
+
+def window_needed(drain_deadline: float, settle: float) -> float:
+    """The shortest dead-man's window that cannot fire while a working drill still has the primary
+    down on purpose: see `check_timing`."""
+    waited = drain_deadline + settle
+    return waited + WINDOW_MARGIN_SECONDS + WINDOW_MARGIN_SHARE * waited
+
+
+def check_timing(domain: DomainVars, primary: Loaded) -> None:
+    """The dead-man's switch must not heal a drill that still works, and the drill deadline must let it finish.
+
+    The switch is armed on the primary before its MTA is stopped and fires after
+    mxdrill_deadman_window seconds unless the harness cancels it after its own heal. Between the two
+    a working drill may wait up to mxdrill_mta_settle for the MTA to stop, then up to
+    mxdrill_drain_deadline for the backup's log and queue to show the outage probes; the margin
+    (1 s plus 10% of those waits) covers sending the probes and the SSH round trips around the waits.
+    So the window must be longer than drain deadline + settle time + margin: shorter, and the host
+    restarts the primary while the backup is being judged, and the drill fails for a fault of its own.
+
+    The drill deadline must leave room for the whole outage and what follows it: the outage lasts at
+    most the window (then the host heals itself), and the heal may wait up to the settle time for the
+    MTA to start and up to the drain deadline for the drain. A shorter deadline would stop a working
+    drill in the middle of its heal and report it as broken, so mxdrill_drill_deadline must be at
+    least window + settle time + drain deadline.
+    """
+    window, drain, settle = domain.mxdrill_deadman_window, domain.mxdrill_drain_deadline, domain.mxdrill_mta_settle
+    needed = window_needed(drain, settle)
+    if window <= needed:
+        raise _blame(primary, "mxdrill_deadman_window", "mxdrill_drain_deadline", "mxdrill_mta_settle").error(
+            f"the dead-man's switch would restart the primary in the middle of a working drill: "
+            f"mxdrill_deadman_window is {window:g}s, but with the primary down the drill may wait {settle:g}s "
+            f"(mxdrill_mta_settle) for the MTA to stop and {drain:g}s (mxdrill_drain_deadline) for the backup, "
+            f"plus {needed - settle - drain:g}s margin; set mxdrill_deadman_window above {needed:g}, "
+            "or lower mxdrill_drain_deadline")
+    deadline = domain.mxdrill_drill_deadline
+    if deadline < window + settle + drain:
+        raise _blame(primary, "mxdrill_drill_deadline", "mxdrill_deadman_window", "mxdrill_mta_settle",
+                     "mxdrill_drain_deadline").error(
+            f"mxdrill_drill_deadline {deadline:g}s leaves no room for the whole outage: it may last "
+            f"{window:g}s (mxdrill_deadman_window), then the heal waits up to {settle:g}s (mxdrill_mta_settle) "
+            f"and the drain up to {drain:g}s (mxdrill_drain_deadline); set mxdrill_drill_deadline to at least "
+            f"{window + settle + drain:g}")
+
+
+def _blame(primary: Loaded, *names: str) -> Var:
+    """The first of `names` the inventory sets (the one the user chose), else where the first would go."""
+    for name in names:
+        if name in primary.variables:
+            return primary.variables[name]
+    source, key = primary.where(names[0])
+    return Var(None, key, source)

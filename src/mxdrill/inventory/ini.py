@@ -32,7 +32,7 @@ from mxdrill.inventory.source import InventoryError, KeyPath, Source, dotted
 
 SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
-IPV6_WITH_PORT = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$")
+IPV6_WITH_PORT = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::([0-9]+))?$")
 YAML_START = re.compile(r"""^(---|%|\{|[^\s#:'"][^:]*:(\s|$)|"[^"]*"\s*:|'[^']*'\s*:)""")
 COMMENT_MARKERS = ("#", ";")
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
@@ -137,6 +137,8 @@ class _Reader:
             words = shlex.split(line, comments=True)
         except ValueError as error:
             raise self.error(number, group_key, f"cannot split this host line into words: {error}") from None
+        if not words or not words[0]:
+            raise self.error(number, group_key, f"expected a host name at the start of the line, got {line!r}")
         names, port = self._host_pattern(number, words[0])
         assignments = self._assignments(number, words[1:], group_key)
         group = self.collector.groups[self.group]
@@ -169,7 +171,7 @@ class _Reader:
         if word.endswith(":"):
             raise self.error(number, key, "a host name cannot end in ':' (reserved for a port, as in mx1:2222)")
         name, colon, port = word.rpartition(":")
-        if colon and name and ":" not in name and port.isdigit():
+        if colon and name and ":" not in name and port.isascii() and port.isdigit():  # not '²'
             return [name], int(port)
         return [word], None
 

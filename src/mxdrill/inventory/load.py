@@ -5,7 +5,7 @@ as merged, before any check, the way `ansible-inventory --list` shows them (to c
 Loading runs the stages in the order their errors make sense to a user: the file itself (YAML, or
 INI when it is INI-shaped), then the Ansible structure (with mxdrill's names vetted as they are
 read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the domain's
-variables, and last the rules across hosts. The first problem stops it, as one InventoryError at its
+variables, and last the rules across hosts (the timing of the dead-man's switch among them). The first problem stops it, as one InventoryError at its
 file and line. Hosts without an mxdrill role are the user's own and are left alone.
 """
 
@@ -19,7 +19,9 @@ from mxdrill.inventory.checks import (
     Loaded,
     check_distinct_addresses,
     check_domain_vars_agree,
+    check_host_names,
     check_mx_priorities,
+    check_timing,
     role_members,
 )
 from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
@@ -60,6 +62,7 @@ def load_inventory(path: str | Path) -> Inventory:
     layout = read_layout(path)
     source = layout.source
     members = role_members(layout, source)
+    check_host_names(members, source)
     base = Path(path).absolute().parent
 
     loaded: dict[str, Loaded] = {}
@@ -78,13 +81,14 @@ def load_inventory(path: str | Path) -> Inventory:
     check_domain_vars_agree(primary, [h for h in loaded.values() if h is not primary])
     check_mx_priorities(primary, backups)
     check_distinct_addresses([primary, *backups])
+    check_timing(domain, primary)
 
     inventory = Inventory(
         path=Path(path), domain=domain.mxdrill_domain, recipients=domain.mxdrill_recipients,
         nameserver=domain.mxdrill_nameserver, mailbox_format=domain.mxdrill_mailbox_format,
         storage_fstype=domain.mxdrill_storage_fstype, vip=domain.mxdrill_vip,
         keep_probes=domain.mxdrill_keep_probes, command_timeout=domain.mxdrill_command_timeout,
-        drain_deadline=domain.mxdrill_drain_deadline,
+        drain_deadline=domain.mxdrill_drain_deadline, mta_settle=domain.mxdrill_mta_settle,
         maintenance_window=domain.mxdrill_maintenance_window, deadman_window=domain.mxdrill_deadman_window,
         drill_deadline=domain.mxdrill_drill_deadline,
         hosts={name: item.host for name, item in loaded.items()},
@@ -145,8 +149,11 @@ def check_files(inv: Inventory) -> None:
 
 def _unreadable(path: Path) -> str | None:
     """Why `path` cannot serve as a key file or known_hosts, or None if it can."""
-    if not path.exists():
-        return "does not exist: create it or fix the path"
+    try:
+        if not path.exists():
+            return "does not exist: create it or fix the path"
+    except OSError as error:  # a name longer than the system takes, a loop of symlinks...
+        return f"cannot be looked up ({error.strerror or error}): fix the path"
     if not path.is_file():
         return "is not a file"
     if not os.access(path, os.R_OK):

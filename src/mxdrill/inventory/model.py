@@ -88,6 +88,7 @@ class Inventory(BaseModel):
     keep_probes: bool
     command_timeout: float
     drain_deadline: float
+    mta_settle: float = default("mxdrill_mta_settle")  # the MTA's time to stop, and to start again
     # "always" or "HH:MM-HH:MM" (UTC, daily)
     maintenance_window: str | None = default("mxdrill_maintenance_window")
     # the host heals itself this long after a fault if the harness is gone

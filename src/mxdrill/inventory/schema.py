@@ -7,6 +7,14 @@ a list, what to do when a required one is missing, and whether the value is a se
 never echo. The tables the rest of the loader consults (HINTS, REQUIRED, KNOWN_VARS...) are read back
 from the models, so a new variable is one new field and nothing else.
 
+Well typed is not enough: a value can be of the right type and still wrong in a way that matters
+when a drill stops a production primary. So recipients are read strictly (one plain address, in the
+domain under test: `a@x.example,b@example.test` or `x@evil.example>@example.test` would send probes
+elsewhere); host names and addresses are names or IP addresses, never `mx1;touch x`, never a control
+or bidi-override character that would make a plan line read differently from what runs; seconds
+have a sane range per variable (1e300 is not a timeout, 1e-300 not a deadline); and a maintenance
+window that starts when it ends never opens.
+
 Field names are the variable names so that a pydantic error's `loc` names the variable to blame;
 `validate` turns that error into an InventoryError at the variable's own line.
 
@@ -15,6 +23,7 @@ No `from __future__ import annotations` here: pydantic reads these annotations a
 
 import ipaddress
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -49,10 +58,16 @@ OPTIONAL_ROLES = ("mxdrill_storage", "mxdrill_dns", "mxdrill_sender")
 
 # --- value checks: each says what it expected and what it got ------------------------------------
 
+LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")  # inventory names may hold _, DNS names may not
+LOCAL_PART = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\Z")
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Characters that reorder how a line reads (Trojan Source): never in a command or a path of ours."""
+
+
 def _dns_name(value: str) -> str:
-    label = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
     name = value.lower().removesuffix(".")
-    if len(name) > 253 or not all(label.match(part) for part in name.split(".")):
+    if len(name) > 253 or not all(LABEL.match(part) for part in name.split(".")):
         raise ValueError(f"expected a DNS name such as example.com, got {value!r}")
     return name
 
@@ -67,47 +82,110 @@ def _ip_address(value: str) -> str:
 def _absolute(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"expected an absolute path on the host (starting with /), got {value!r}")
-    return value
+    return _no_control(value, allow="")
 
 
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    return _no_control(value)
+
+
+def _no_control(value: str, allow: str = "\t\n") -> str:
+    """Refuse characters that hide what a value says: control characters (NUL, ESC...; a command may
+    span lines and hold tabs, a path may not) and bidi overrides."""
+    for character in value:
+        if character in BIDI_CONTROLS or (unicodedata.category(character) == "Cc" and character not in allow):
+            raise ValueError(f"{value!r} holds the character U+{ord(character):04X}, which hides what the value says: "
+                             "remove it")
     return value
 
 
+def host_name_problem(value: str) -> str | None:
+    """Why `value` is no host name or IP address (an inventory name, ansible_host), or None if it is one."""
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0] if ":" in value else value)  # fe80::1%eth0
+        return None
+    except ValueError:
+        pass
+    name = value.removesuffix(".")
+    if 0 < len(name) <= 253 and all(HOST_LABEL.match(label) for label in name.split(".")):
+        return None
+    return (f"expected a host name (letters, digits, - and _, in labels separated by dots; an IDN in its xn-- "
+            f"form) or an IP address, got {value!r}")
+
+
 def _address(value: str) -> str:
-    if not value or any(c.isspace() for c in value):
-        raise ValueError(f"expected a host name or an IP address, got {value!r}")
+    problem = host_name_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def _recipient(value: str, info: ValidationInfo) -> str:
-    """An address in the domain under test: mxdrill must never send probes anywhere else."""
-    local, at, domain = value.rpartition("@")
-    if not at or not local or any(c.isspace() for c in value):
-        raise ValueError(f"expected an e-mail address such as probe@example.com, got {value!r}")
+    """One plain address in the domain under test: mxdrill must never send probes anywhere else, so
+    nothing a mail parser might read as a second address or a route (`,` `<>` `%` quotes) is taken."""
+    local, at, domain = value.partition("@")
+    if not at or len(local) > 64 or not LOCAL_PART.match(local) or "@" in domain:
+        raise ValueError(f"expected an e-mail address such as probe@example.com (one address; before the @ only "
+                         f"letters, digits and . _ + -), got {value!r}")
+    try:
+        name = _dns_name(domain)
+    except ValueError:
+        raise ValueError(f"expected an e-mail address such as probe@example.com, got {value!r}: "
+                         f"{domain!r} is no DNS name") from None
     expected = info.data.get("mxdrill_domain")
-    if expected is not None and domain.lower().removesuffix(".") != expected:
+    if expected is not None and name != expected:
         raise ValueError(f"{value!r} is not in mxdrill_domain {expected!r}: probes go to the domain under test only")
     return value
 
 
 def _maintenance_window(value: str) -> str:
     """'always' (a lab, a test bed) or a daily UTC window 'HH:MM-HH:MM' (may wrap past midnight)."""
-    if value == "always" or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+    if value == "always":
         return value
-    raise ValueError(f"expected 'always' or a daily UTC window such as '22:00-02:00', got {value!r}")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"expected 'always' or a daily UTC window such as '22:00-02:00', got {value!r}")
+    start, end = value.split("-")
+    if start == end:
+        raise ValueError(f"the window {value!r} never opens (it ends when it starts): give two different times, "
+                         "or 'always' for a lab")
+    return value
+
+
+def seconds(low: float, high: float) -> Any:
+    """A number of seconds in [low, high]: a timeout of 1e300 s never ends, one of 1e-300 s never begins."""
+    return Annotated[float, Field(ge=low, le=high, strict=True, allow_inf_nan=False)]
+
+
+def seconds_hint(low: float, high: float, what: str) -> str:
+    return f"a positive number of seconds, {low:g} to {high:g} ({what})"
+
+
+HOUR, DAY = 3600.0, 86400.0
+SECONDS_RANGES: dict[str, tuple[float, float, str]] = {
+    "mxdrill_command_timeout": (0.1, HOUR, "1 hour"),
+    "mxdrill_mta_settle": (0.1, HOUR, "1 hour"),
+    "mxdrill_drain_deadline": (0.1, DAY, "1 day"),
+    "mxdrill_deadman_window": (1.0, DAY, "1 day"),
+    "mxdrill_drill_deadline": (1.0, 7 * DAY, "1 week"),
+}
+"""Each seconds variable's range, and how its hint names the upper end."""
+
+
+def _seconds(name: str, default: float, hint: str = "") -> Any:
+    low, high, words = SECONDS_RANGES[name]
+    return variable(default, hint=seconds_hint(low, high, words) + hint)
 
 
 Text = Annotated[StrictStr, AfterValidator(_not_blank)]
 Address = Annotated[StrictStr, AfterValidator(_address)]
+LocalPath = Annotated[StrictStr, AfterValidator(_not_blank), AfterValidator(lambda v: _no_control(v, allow=""))]
 IpAddress = Annotated[StrictStr, AfterValidator(_ip_address)]
 RemotePath = Annotated[StrictStr, AfterValidator(_absolute)]
 Secret = Annotated[SecretStr, Field(strict=True)]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 Priority = Annotated[StrictInt, Field(ge=0, le=65535)]
-Seconds = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 Recipients = Annotated[list[Annotated[StrictStr, AfterValidator(_recipient)]], Field(min_length=1)]
 DnsName = Annotated[StrictStr, AfterValidator(_dns_name)]
 Window = Annotated[StrictStr, AfterValidator(_maintenance_window)]
@@ -140,14 +218,14 @@ class HostVars(BaseModel):
     ansible_host: Address | None = variable(None, hint="a host name or an IP address")
     ansible_port: Port = variable(22, hint="an integer 1-65535")
     ansible_user: Text = variable("root", hint="a user name")
-    ansible_ssh_private_key_file: Text | None = variable(None, hint="the path of an SSH private key")
+    ansible_ssh_private_key_file: LocalPath | None = variable(None, hint="the path of an SSH private key")
     ansible_become: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
     ansible_password: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
     ansible_ssh_pass: Secret | None = variable(None, hint="a string (quote it in YAML)", secret=True)
     # only their ProxyJump / -J / ProxyCommand is read; ssh_args says why
     ansible_ssh_common_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-o ProxyJump=bastion'")
     ansible_ssh_extra_args: SshArgs | None = variable(None, hint="ssh arguments as one string, e.g. '-J bastion'")
-    mxdrill_known_hosts: Text = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
+    mxdrill_known_hosts: LocalPath = variable("~/.ssh/known_hosts", hint="the path of a known_hosts file")
     mxdrill_mailbox_base: RemotePath = variable("/var/mail/vhosts", hint="an absolute path on the host")
     mxdrill_mail_log: RemotePath = variable("/var/log/mail.log", hint="an absolute path on the host")
     mxdrill_log_source: Literal["auto", "file", "journald"] = variable(
@@ -180,12 +258,19 @@ class DomainVars(BaseModel):
     mxdrill_storage_fstype: Text = variable("nfs4", hint="a file system type such as nfs4 or fuse.sshfs")
     mxdrill_vip: IpAddress | None = variable(None, hint="an IP address")
     mxdrill_keep_probes: StrictBool = variable(False, hint="true or false (a YAML boolean, unquoted)")
-    mxdrill_command_timeout: Seconds = variable(30.0, hint="a positive number of seconds")
-    mxdrill_drain_deadline: Seconds = variable(120.0, hint="a positive number of seconds")
+    mxdrill_command_timeout: seconds(*SECONDS_RANGES["mxdrill_command_timeout"][:2]) = _seconds(
+        "mxdrill_command_timeout", 30.0)
+    mxdrill_drain_deadline: seconds(*SECONDS_RANGES["mxdrill_drain_deadline"][:2]) = _seconds(
+        "mxdrill_drain_deadline", 120.0)
+    # how long the harness waits for the MTA to stop (and to start again) before calling it broken
+    mxdrill_mta_settle: seconds(*SECONDS_RANGES["mxdrill_mta_settle"][:2]) = _seconds("mxdrill_mta_settle", 30.0)
     mxdrill_maintenance_window: Window | None = variable(
         None, hint="'always' (a lab) or a daily UTC window such as '22:00-02:00'")
-    mxdrill_deadman_window: Seconds = variable(300.0, hint="a positive number of seconds")
-    mxdrill_drill_deadline: Seconds = variable(900.0, hint="a positive number of seconds")
+    # checks.check_timing relates these two to the drain deadline and the MTA settle time
+    mxdrill_deadman_window: seconds(*SECONDS_RANGES["mxdrill_deadman_window"][:2]) = _seconds(
+        "mxdrill_deadman_window", 300.0)
+    mxdrill_drill_deadline: seconds(*SECONDS_RANGES["mxdrill_drill_deadline"][:2]) = _seconds(
+        "mxdrill_drill_deadline", 900.0)
 
 
 # --- the tables, read back from the declarations ----------------------------------------------------

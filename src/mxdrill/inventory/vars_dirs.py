@@ -64,7 +64,7 @@ def read_vars(directory: Path, name: str, vet_var: VetVar) -> dict[str, Var]:
 def find_files(directory: Path, name: str) -> list[Path]:
     """The files that hold NAME's variables, in merge order: Ansible's choice of the first candidate."""
     candidates = [directory / name, *(directory / f"{name}{ext}" for ext in EXTENSIONS)]
-    present = [path for path in candidates if path.exists()]
+    present = [path for path in candidates if _exists(path)]
     if not present:
         return []
     chosen = present[0]
@@ -74,6 +74,15 @@ def find_files(directory: Path, name: str) -> list[Path]:
         raise InventoryError(str(ignored), None, "",
                              f"Ansible ignores this file because {shown} exists: merge them into one")
     return list(_walk(chosen)) if chosen.is_dir() else [chosen]
+
+
+def _exists(path: Path) -> bool:
+    """Whether there is a file for a name: no file can be named with a NUL, or longer than the
+    system allows (a host name is as long as the inventory makes it), so neither is an error here."""
+    try:
+        return path.exists()
+    except (ValueError, OSError):
+        return False
 
 
 def _walk(directory: Path) -> Iterator[Path]:
