@@ -1,7 +1,8 @@
 #!/bin/sh
 # Boots one lab host inside its own network, mount, UTS and PID namespaces.
-#   boot.sh init      runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /dev,
-#                     then hands PID 1 to tini, which runs `boot.sh services`.
+#   boot.sh init      runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /home
+#                     /dev, everything else shared with the machine read-only; then hands PID 1 to tini,
+#                     which runs `boot.sh services`.
 #   boot.sh services  starts syslog, sshd and the role's daemons the way a Debian host would, then idles.
 # The environment (LAB_*) comes from mxdrill.lab.configs.boot_environment; files come pre-written in the
 # upper layers, so nothing here edits the machine's own /etc.
@@ -30,6 +31,14 @@ make_dev() {
     ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 }
 
+read_only_machine() {
+    # Whatever is still the machine's own (/usr, /opt, /srv, /boot ...; /bin, /lib and /sbin are links
+    # into /usr) becomes read-only in this mount namespace only: a host cannot damage the machine's
+    # programs for every later lab. The overlays' upper layers were opened above and stay writable.
+    mount -o remount,bind,ro /
+    mount -o remount,bind,ro,nosuid,nodev,noexec /sys
+}
+
 stage_init() {
     hostname "$LAB_FQDN"
     for d in etc var; do
@@ -39,8 +48,10 @@ stage_init() {
     mkdir -p /run/lock /run/sshd
     mount -t tmpfs -o mode=1777 tmpfs /tmp
     mount -t tmpfs -o mode=700 tmpfs /root
+    mount -t tmpfs -o mode=755 tmpfs /home
     [ "$LAB_ROLE" != storage ] || mount -t tmpfs -o mode=755 tmpfs /srv
     make_dev
+    read_only_machine
     exec tini -- /bin/sh /etc/mxdrill-lab/boot.sh services
 }
 
@@ -65,16 +76,16 @@ BatchMode=yes
 }
 
 stage_services() {
+    if [ "$LAB_ROLE" = storage ]; then  # before sshd: once it answers, the MXs may mount the export
+        add_vmail "$LAB_STORAGE_EXPORT"
+        mkdir -p "$LAB_STORAGE_EXPORT"
+        chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_STORAGE_EXPORT"
+    fi
     start_common
     case "$LAB_ROLE" in
     dns)
         mkdir -p /run/knot && chown knot:knot /run/knot
         knotd -d -c /etc/knot/knot.conf
-        ;;
-    storage)
-        add_vmail "$LAB_STORAGE_EXPORT"
-        mkdir -p "$LAB_STORAGE_EXPORT"
-        chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_STORAGE_EXPORT"
         ;;
     mx)
         add_vmail "$LAB_MAILBOX_BASE"
