@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--backups", type=int, choices=topo.BACKUP_CHOICES, default=topo.DEFAULT_BACKUPS,
                     help="backup MXs: 1 (mx2, MX 20) or 2 (also mx3, MX 30, delivering into the shared store); "
                          "default %(default)s")
+    up.add_argument("--init", choices=topo.INITS, default=topo.DEFAULT_INIT,
+                    help="how the MXs and the sender boot: initscripts (Debian's init scripts under tini, rsyslog) "
+                         "or systemd (systemd 252 as PID 1, the journal as the only log, root SSH refused: "
+                         "log in as drill with sudo); default %(default)s")
     up.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX, help="lab network (default %(default)s)")
     _state_dir_option(up, "where the SSH key, known_hosts and ssh_config go (default ./.lab)")
 
@@ -74,8 +78,9 @@ def _show_status(prefix: ipaddress.IPv4Network) -> int:
     table.add_column("host")
     table.add_column("service")
     table.add_column("state")
+    table.add_column("detail")
     for state in states:
-        table.add_row(state.host, state.service, "[green]up[/]" if state.up else "[red]down[/]")
+        table.add_row(state.host, state.service, "[green]up[/]" if state.up else "[red]down[/]", state.detail)
     Console().print(table)
     return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
 
@@ -85,10 +90,8 @@ def _write_inventory(state_dir: Path, output: Path | None) -> int:
     paths = manager.LabPaths(state_dir)
     state = manager.require_running(paths)
     ssh_dir = paths.ssh_dir.resolve()
-    text = ansible_inventory.render(
-        state.topology, state.backups, state.prefix,
-        key_file=str(ssh_dir / "id_ed25519"), known_hosts=str(ssh_dir / "known_hosts"),
-    )
+    key_file, known_hosts = str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
+    text = ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -102,7 +105,7 @@ def _write_inventory(state_dir: Path, output: Path | None) -> int:
 
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
-        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups)
+        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init)
         return 0
     if args.lab_command == "inventory":
         return _write_inventory(args.state_dir, args.output)

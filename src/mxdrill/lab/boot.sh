@@ -1,9 +1,11 @@
 #!/bin/sh
-# Boots one lab host inside its own network, mount, UTS and PID namespaces.
-#   boot.sh init      runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /home
-#                     /dev, everything else shared with the machine read-only; then hands PID 1 to tini,
-#                     which runs `boot.sh services`.
-#   boot.sh services  starts syslog, sshd and the role's daemons the way a Debian host would, then idles.
+# Boots one lab host inside its own network, mount, UTS and PID (and, for systemd, cgroup) namespaces.
+#   boot.sh init          runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /home
+#                         /dev, everything else shared with the machine read-only; then hands PID 1 to
+#                         systemd (LAB_INIT=systemd) or to tini, which runs `boot.sh services`.
+#   boot.sh services      (init scripts) starts syslog, sshd and the role's daemons as a Debian host would, then idles.
+#   boot.sh accounts      (systemd, a oneshot unit) creates the role's accounts: vmail, and the login user drill.
+#   boot.sh wait-storage  (systemd, a oneshot unit) waits until the storage host's sshd answers.
 # The environment (LAB_*) comes from mxdrill.lab.configs.boot_environment; files come pre-written in the
 # upper layers, so nothing here edits the machine's own /etc.
 set -eu
@@ -52,6 +54,12 @@ stage_init() {
     [ "$LAB_ROLE" != storage ] || mount -t tmpfs -o mode=755 tmpfs /srv
     make_dev
     read_only_machine
+    if [ "$LAB_INIT" = systemd ]; then
+        # The cgroup namespace's root is this host's own cgroup (mxdrill.lab.cgroups): systemd sees a
+        # cgroup v2 tree of its own, as in any container, and the machine's stays untouched.
+        mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+        exec env -i container=mxdrill-lab /lib/systemd/systemd --system
+    fi
     exec tini -- /bin/sh /etc/mxdrill-lab/boot.sh services
 }
 
@@ -63,6 +71,17 @@ start_common() {
 add_vmail() {
     grep -q '^vmail:' /etc/group || groupadd -g "$LAB_VMAIL_ID" vmail
     grep -q '^vmail:' /etc/passwd || useradd -u "$LAB_VMAIL_ID" -g "$LAB_VMAIL_ID" -p '*' -d "$1" -s /bin/sh -M vmail
+}
+
+add_login_user() {
+    # A password of '*' never matches, but, unlike '!', does not lock the account for key logins.
+    grep -q '^drill:' /etc/passwd || useradd -m -d /home/drill -s /bin/bash -p '*' drill
+}
+
+stage_accounts() {
+    add_login_user
+    if [ "$LAB_ROLE" = mx ]; then add_vmail "$LAB_MAILBOX_BASE"; mkdir -p "$LAB_MAILBOX_BASE"; fi
+    say "accounts ready"
 }
 
 mount_storage() {
@@ -104,5 +123,7 @@ stage_services() {
 case "${1:-}" in
 init) stage_init ;;
 services) stage_services ;;
-*) echo "usage: boot.sh init|services" >&2; exit 2 ;;
+accounts) stage_accounts ;;
+wait-storage) wait_tcp "$LAB_STORAGE_ADDR" 22 25 ;;
+*) echo "usage: boot.sh init|services|accounts|wait-storage" >&2; exit 2 ;;
 esac
