@@ -412,10 +412,10 @@ def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.L
         lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
     )
     if left:
-        raise LabError(_not_up_message(left))
+        raise LabError(_not_up_message(left, state.init))
 
 
-def _not_up_message(left: list[readiness.Probe]) -> str:
+def _not_up_message(left: list[readiness.Probe], init: Init = topo.DEFAULT_INIT) -> str:
     first = left[0]
     lab_host = next(h for h in topo.ALL_HOSTS if h.name == first.host)
     log = hosts.boot_log(lab_host)
@@ -424,14 +424,14 @@ def _not_up_message(left: list[readiness.Probe]) -> str:
         lines = log.read_text(errors="replace").strip().splitlines()[-3:]
         tail = " | last lines: " + " / ".join(lines) if lines else ""
     services = ", ".join(f"{p.host}:{p.service}" for p in left)
-    pid = hosts.init_pid(lab_host)
-    if pid is not None and hosts.pid1_is_systemd(pid):
-        state, failed = hosts.system_state(lab_host)
-        where = (f"systemd says {state}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}; its journal: "
-                 f"`mxdrill lab exec {lab_host.name} -- journalctl -b -p notice`")
+    if topo.runs_systemd(lab_host, init):
+        system, failed = hosts.system_state(lab_host)
+        failures = f" (failed: {', '.join(failed)})" if failed else ""
+        look = f"systemd says {system}{failures}; its journal: `mxdrill lab exec {lab_host.name} -- journalctl -b -p notice`"
     else:
-        where = f"its boot log: {log}; its mail log: `mxdrill lab exec {lab_host.name} -- tail /var/log/mail.log`{tail}"
-    return f"host {lab_host.name} did not come up within {UP_DEADLINE_SECONDS:.0f}s (not answering: {services}); {where}"
+        look = f"its mail log: `mxdrill lab exec {lab_host.name} -- tail /var/log/mail.log`"
+    return (f"host {lab_host.name} did not come up within {UP_DEADLINE_SECONDS:.0f}s (not answering: {services}); "
+            f"its boot log: {log}; {look}{tail}")
 
 
 # --- down ---------------------------------------------------------------------------------------
