@@ -1,5 +1,5 @@
 """Pure parts of the lab's systemd profile: what each host masks, enables and adds, which hosts an init
-switch reboots, its inventory, and finding the machine's cgroup v2."""
+switch reboots, its inventory (flat and in Ansible's layout), and finding the machine's cgroup v2."""
 
 from __future__ import annotations
 
@@ -136,6 +136,67 @@ def test_the_systemd_inventory_logs_in_as_drill_with_sudo_and_declares_no_unit_n
     assert "`mxdrill lab up --init systemd`" in text.splitlines()[0]
 
 
+LAYOUTS = [("shared", 1, "initscripts"), ("relay", 1, "initscripts"), ("shared", 2, "systemd"), ("relay", 1, "systemd")]
+
+
+def write_dir(root: Path, topology: topo.Topology, backups: int, init: topo.Init) -> Path:
+    files = ansible_inventory.render_dir(topology, backups, PREFIX, str(root / "ssh/id"), str(root / "ssh/known_hosts"), init)
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root / "hosts.yml"
+
+
+@pytest.mark.parametrize(("topology", "backups", "init"), LAYOUTS)
+def test_the_ansible_layout_loads_to_the_same_inventory_as_the_flat_file(
+    topology: topo.Topology, backups: int, init: topo.Init, tmp_path: Path
+) -> None:
+    flat = tmp_path / "flat.yml"
+    flat.write_text(ansible_inventory.render(topology, backups, PREFIX, str(tmp_path / "dir/ssh/id"),
+                                             str(tmp_path / "dir/ssh/known_hosts"), init))
+    (tmp_path / "dir").mkdir()
+    laid_out = write_dir(tmp_path / "dir", topology, backups, init)
+    assert load_inventory(laid_out).model_dump(exclude={"path"}) == load_inventory(flat).model_dump(exclude={"path"})
+
+
+def test_the_ansible_layouts_hosts_yml_holds_groups_and_hosts_only(tmp_path: Path) -> None:
+    import yaml
+
+    files = ansible_inventory.render_dir("shared", 2, PREFIX, "/k", "/kh", "systemd")
+    tree = yaml.safe_load(files["hosts.yml"])
+    assert list(tree["all"]) == ["children"]
+    assert all(list(body) == ["hosts"] and all(v is None for v in body["hosts"].values()) for body in tree["all"]["children"].values())
+    assert sorted(files) == ["group_vars/all.yml", "host_vars/dns.example.test.yml", "host_vars/mx1.example.test.yml",
+                             "host_vars/mx2.example.test.yml", "host_vars/mx3.example.test.yml",
+                             "host_vars/sender.example.test.yml", "host_vars/storage.example.test.yml", "hosts.yml"]
+    assert yaml.safe_load(files["host_vars/mx3.example.test.yml"]) == {"ansible_host": "198.51.100.13", "mxdrill_mx_priority": 30}
+
+
+def test_lab_inventory_ansible_dir_writes_the_layout_and_drops_a_stopped_hosts_vars(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mxdrill.lab import manager
+
+    monkeypatch.setattr(manager, "require_running", lambda paths: manager.RunState("shared", 1, PREFIX, "systemd"))
+    monkeypatch.chdir(tmp_path)
+    stale = tmp_path / "inv" / "host_vars" / "mx3.example.test.yml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("ansible_host: 198.51.100.13\n")
+    assert cli.main(["lab", "inventory", "--state-dir", "state", "--ansible-dir", "inv"]) == 0
+    assert "to inv: hosts.yml, group_vars/all.yml, host_vars/" in capsys.readouterr().out
+    assert not stale.exists()
+    expected = ansible_inventory.render_dir("shared", 1, PREFIX, str(tmp_path.resolve() / "state/ssh/id_ed25519"),
+                                            str(tmp_path.resolve() / "state/ssh/known_hosts"), "systemd")
+    assert {str(p.relative_to(tmp_path / "inv")): p.read_text() for p in (tmp_path / "inv").rglob("*.yml")} == expected
+
+
+def test_lab_inventory_takes_one_destination(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["lab", "inventory", "--output", "a.yml", "--ansible-dir", "b"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 # --- preconditions ---------------------------------------------------------------------------------
 
 HYBRID = """cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0
@@ -170,3 +231,12 @@ def test_cli_refuses_an_unknown_init_in_one_line(capsys: pytest.CaptureFixture[s
     assert exit_info.value.code == 2
     assert "--init: invalid choice: 'openrc'" in capsys.readouterr().err
 
+
+
+def test_a_systemd_host_that_does_not_come_up_points_at_its_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mxdrill.lab import manager
+
+    monkeypatch.setattr(hosts, "system_state", lambda lab_host: ("degraded", ["var-mail-vhosts.mount"]))
+    message = manager._not_up_message([readiness.Probe("mx1", "smtp", lambda: False)], "systemd")
+    assert "systemd says degraded (failed: var-mail-vhosts.mount)" in message
+    assert "`mxdrill lab exec mx1 -- journalctl -b -p notice`" in message and "/run/mxdrill-lab/mx1/boot.log" in message

@@ -6,6 +6,10 @@ works wherever it is saved). A unit test renders the default lab and compares it
 byte for byte, so the two can never drift apart: a lab with a second backup MX gets an inventory
 that differs from the root one only where the lab does.
 
+The same lines also come in the layout Ansible users keep inventories in (`render_dir`, for
+`mxdrill lab inventory --ansible-dir DIR`): `hosts.yml` with the groups and their hosts only,
+the shared variables in `group_vars/all.yml`, each host's own in `host_vars/<host>.yml`.
+
 The systemd profile's inventory is what a Debian 12 host needs: `drill` logs in and becomes root
 with sudo, and neither the Postfix unit nor the mail log is declared — each host is looked at (the
 unit `postfix@-.service`, the journal). Its DNS and storage hosts still boot init scripts and take
@@ -183,3 +187,23 @@ def render(
     ]
     return "\n".join(lines) + "\n"
 
+
+def render_dir(
+    topology: Topology,
+    backups: int,
+    prefix: ipaddress.IPv4Network,
+    key_file: str,
+    known_hosts: str,
+    init: Init = topo.DEFAULT_INIT,
+) -> dict[str, str]:
+    """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/."""
+    hosts_yml = [*_header(topology, backups, init),
+                 "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
+                 "all:", *_children(backups, None, init)]
+    files = {
+        "hosts.yml": "\n".join(hosts_yml) + "\n",
+        "group_vars/all.yml": "\n".join(_lines(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory"), 0)) + "\n",
+    }
+    for lab_host in topo.lab_hosts(backups):
+        files[f"host_vars/{lab_host.fqdn}.yml"] = "\n".join(_lines(host_vars(lab_host, prefix, init), 0)) + "\n"
+    return files
