@@ -46,6 +46,9 @@ stage_init() {
     for d in etc var; do
         mount -t overlay "mxdrill-lab-$LAB_HOST-$d" -o "lowerdir=/$d,upperdir=$LAB_RUN/$d.upper,workdir=$LAB_RUN/$d.work" "/$d"
     done
+    # The machine's /run/netns mounts came along into this mount namespace; drop them before /run hides
+    # them, so that no host holds the other hosts' network namespaces alive (nor lists them as mounts).
+    umount -R -l /run/netns 2>/dev/null || :
     mount -t tmpfs -o mode=755 tmpfs /run
     mkdir -p /run/lock /run/sshd
     mount -t tmpfs -o mode=1777 tmpfs /tmp
