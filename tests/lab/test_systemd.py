@@ -7,6 +7,7 @@ puts the default profile back, so no other test inherits it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.parametrize("init", ["systemd"])
 
 SYSTEMD_HOSTS = ("mx1", "mx2", "sender")
 DEADMAN_WINDOW = 6
-KILL_RESULTS: list[tuple[str, float]] = []
+TIMER_SLACK = 0.5  # the transient timer is armed with AccuracySec=100ms
+KILL_RESULTS: list[tuple[str, float, float]] = []  # step, armed → timer fired, SIGKILL → Postfix running
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -161,11 +163,11 @@ def test_sigkill_during_the_outage_leaves_the_primary_to_the_systemd_timer(
             proc.kill()
             proc.wait()
     polled_from = time.monotonic()
-    seconds = polled_from - killed_at + seconds_until_primary_runs(DEADMAN_WINDOW + 10)
-    KILL_RESULTS.append((step, seconds))
-    assert seconds <= DEADMAN_WINDOW + 1, f"Postfix back only {seconds:.2f}s after SIGKILL"
-    journal = in_host("mx1", "journalctl -q --no-pager -o cat -u 'mxdrill-deadman-*'").stdout
-    assert "Started mxdrill-deadman-" in journal, f"Postfix was not restarted by the dead-man's timer: {journal}"
+    back = polled_from - killed_at + seconds_until_primary_runs(DEADMAN_WINDOW + 10)
+    fired = timer_fired_after_arming(tmp_path / "reports" / "latest" / "history.jsonl")
+    KILL_RESULTS.append((step, fired, back))
+    assert fired <= DEADMAN_WINDOW + TIMER_SLACK, f"the dead-man's timer fired {fired:.2f}s after it was armed"
+    assert back <= DEADMAN_WINDOW + 5, f"Postfix ran again only {back:.2f}s after SIGKILL"
     restored = subprocess.run([sys.executable, "-m", "mxdrill.cli", "restore", "--hosts", str(campaign_inventory)],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
     assert restored.returncode == 0, restored.stdout + restored.stderr
@@ -174,12 +176,22 @@ def test_sigkill_during_the_outage_leaves_the_primary_to_the_systemd_timer(
     assert manager.failing("shared", topo.DEFAULT_PREFIX, init="systemd") == []
 
 
+def timer_fired_after_arming(history: Path) -> float:
+    """Seconds from the drill arming mx1's switch (its history) to the transient timer starting the heal (mx1's journal)."""
+    armed = [e["time"] for e in map(json.loads, history.read_text().splitlines())
+             if e["kind"] == "fault.armed" and e["host"] == "mx1.example.test"]
+    journal = in_host("mx1", "journalctl -q --no-pager -o short-unix -u 'mxdrill-deadman-*'").stdout.splitlines()
+    started = [float(line.split()[0]) for line in journal if "Started mxdrill-deadman-" in line]
+    assert armed and started, f"Postfix was not restarted by the dead-man's timer: {journal}"
+    return started[-1] - armed[-1]
+
+
 def write_kill_table() -> None:
     if not KILL_RESULTS:
         return
-    lines = ["| held after step (systemd profile) | signal | seconds from SIGKILL until mx1's Postfix ran again |",
-             "|---|---|---|"]
-    lines += [f"| {step} | SIGKILL | {seconds:.2f} |" for step, seconds in KILL_RESULTS]
+    lines = [f"| held after step (systemd profile, window {DEADMAN_WINDOW} s) | signal | armed → timer fired (s) "
+             "| SIGKILL → mx1's Postfix running (s) |", "|---|---|---|---|"]
+    lines += [f"| {step} | SIGKILL | {fired:.2f} | {back:.2f} |" for step, fired, back in KILL_RESULTS]
     out = REPO / "reports" / "kill-campaign-systemd.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
