@@ -69,6 +69,19 @@ def test_pid_1_is_systemd_and_the_system_is_running(init: str, lab: manager.LabP
         assert not hosts.pid1_is_systemd(hosts.init_pid(topo.host(other)) or 0)
 
 
+def test_status_shows_how_each_host_booted_and_what_systemd_says(init: str, lab: manager.LabPaths) -> None:
+    state, services = manager.status(topo.DEFAULT_PREFIX)
+    assert state is not None and state.init == "systemd"
+    booted = {s.host: s.detail for s in services if s.service == "host"}
+    assert booted == {"dns": "init scripts (tini)", "storage": "init scripts (tini)",
+                      "mx1": "systemd", "mx2": "systemd", "sender": "systemd"}
+    assert {(s.host, s.up, s.detail) for s in services if s.service == "systemd"} == {
+        (name, True, "running") for name in SYSTEMD_HOSTS}
+    shown = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "status"], cwd=REPO, capture_output=True,
+                           text=True, timeout=60, env=os.environ | {"COLUMNS": "200"})
+    assert shown.returncode == 0 and "running" in shown.stdout and "systemd" in shown.stdout, shown.stdout
+
+
 @pytest.mark.parametrize("name", SYSTEMD_HOSTS)
 def test_the_journal_is_the_only_log(init: str, lab: manager.LabPaths, name: str) -> None:
     found = in_host(name, "ls /var/log/mail.log /var/log/syslog 2>/dev/null; pgrep -x rsyslogd; "

@@ -240,3 +240,13 @@ def test_a_systemd_host_that_does_not_come_up_points_at_its_journal(monkeypatch:
     message = manager._not_up_message([readiness.Probe("mx1", "smtp", lambda: False)], "systemd")
     assert "systemd says degraded (failed: var-mail-vhosts.mount)" in message
     assert "`mxdrill lab exec mx1 -- journalctl -b -p notice`" in message and "/run/mxdrill-lab/mx1/boot.log" in message
+
+
+def test_status_of_a_degraded_host_names_the_failed_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mxdrill.lab import manager
+
+    monkeypatch.setattr(hosts, "system_state", lambda lab_host: ("degraded", ["console-getty.service", "x.mount"]))
+    shown = manager._systemd_state(topo.host("mx2"))
+    assert (shown.host, shown.service, shown.up, shown.detail) == ("mx2", "systemd", True, "degraded; failed: console-getty.service, x.mount")
+    monkeypatch.setattr(hosts, "system_state", lambda lab_host: ("starting", []))
+    assert not manager._systemd_state(topo.host("mx2")).up
