@@ -449,13 +449,15 @@ def _down_unlocked(say: Say) -> None:
     survivors = hosts.stop(namespaces)
     if survivors:
         raise LabError(f"processes {survivors} in the lab's namespaces did not exit after SIGKILL; check `ps -p`")
+    host_cgroups = len(cgroups.host_cgroups())
     stuck = cgroups.remove_all()
     if stuck:
         raise LabError(f"the lab's cgroup {stuck[0]} cannot be removed; see what is left in `cat {stuck[0]}/cgroup.procs`")
     network.remove()
     _unmount_leftovers()
     shutil.rmtree(topo.RUN_DIR, ignore_errors=True)
-    say(f"down in {time.monotonic() - started:.1f}s: removed {len(namespaces)} namespaces, the bridge and run files")
+    removed = f"{len(namespaces)} namespaces" + (f", {host_cgroups} cgroups" if host_cgroups else "")
+    say(f"down in {time.monotonic() - started:.1f}s: removed {removed}, the bridge and run files")
 
 
 def _unmount_leftovers() -> None:
