@@ -2,8 +2,9 @@
 PID 1, log to the journal only and refuse root over SSH, as fresh Debian 12 hosts do. The drill must
 pass there as it would on such hosts — as `drill` through sudo, from an inventory in Ansible's
 layout, with the journal as the only mail log, the Postfix unit found on the host, and a dead-man's
-switch that is a transient systemd timer. The profile is booted once for the module; its last test
-puts the default profile back, so no other test inherits it."""
+switch that is a transient systemd timer. The profile is booted once for the module (the topology
+switch reboots mx2 only), and a module fixture puts the default profile back at its end, so no other
+test inherits it."""
 
 from __future__ import annotations
 
