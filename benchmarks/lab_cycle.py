@@ -1,10 +1,12 @@
 """Benchmark: how long `mxdrill lab up` and `down` take, and how much memory the lab uses.
 
-    sudo .venv/bin/python benchmarks/lab_cycle.py [--runs 5]
+    sudo .venv/bin/python benchmarks/lab_cycle.py [--runs 5] [--init systemd]
 
 cold = `up` with no state directory (keys are generated) right after `down`; warm = `up` after
-`down` with the keys kept; noop = `up` on a lab that is already up. Memory is the summed PSS of
-every process in the lab's namespaces. Prints medians; never asserts (timings are not tests).
+`down` with the keys kept; noop = `up` on a lab that is already up; with `--init systemd` also
+switch = `up --init systemd` on a running default lab (only the MXs and the sender reboot). Memory is
+the summed PSS of every process in the lab's namespaces. Prints medians; never asserts (timings are
+not tests).
 """
 
 from __future__ import annotations
@@ -43,21 +45,31 @@ def lab_pss_mib() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--init", choices=topo.INITS, default=topo.DEFAULT_INIT)
     args = parser.parse_args()
     quiet = lambda _m: None  # noqa: E731
+    init = args.init
     results: dict[str, list[float]] = {"up cold": [], "up warm": [], "up noop": [], "down": []}
+    if init != topo.DEFAULT_INIT:
+        results["switch"] = []
     memory = []
     for _ in range(args.runs):
         state = Path(tempfile.mkdtemp(prefix="mxdrill-bench-"))
         paths = manager.LabPaths(state)
         manager.down(say=quiet)
         shutil.rmtree(state)
-        results["up cold"].append(timed(lambda: manager.up("shared", topo.DEFAULT_PREFIX, paths, say=quiet)))
+        def up() -> None:
+            manager.up("shared", topo.DEFAULT_PREFIX, paths, say=quiet, init=init)
+
+        results["up cold"].append(timed(up))
         results["down"].append(timed(lambda: manager.down(say=quiet)))
-        results["up warm"].append(timed(lambda: manager.up("shared", topo.DEFAULT_PREFIX, paths, say=quiet)))
-        results["up noop"].append(timed(lambda: manager.up("shared", topo.DEFAULT_PREFIX, paths, say=quiet)))
+        results["up warm"].append(timed(up))
+        results["up noop"].append(timed(up))
         time.sleep(1)  # let daemons settle before measuring their memory
         memory.append(lab_pss_mib())
+        if "switch" in results:
+            manager.up("shared", topo.DEFAULT_PREFIX, paths, say=quiet)
+            results["switch"].append(timed(up))
         results["down"].append(timed(lambda: manager.down(say=quiet)))
         shutil.rmtree(state, ignore_errors=True)
     for name, values in results.items():

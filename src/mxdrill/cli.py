@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--backups", type=int, choices=topo.BACKUP_CHOICES, default=topo.DEFAULT_BACKUPS,
                     help="backup MXs: 1 (mx2, MX 20) or 2 (also mx3, MX 30, delivering into the shared store); "
                          "default %(default)s")
+    up.add_argument("--init", choices=topo.INITS, default=topo.DEFAULT_INIT,
+                    help="how the MXs and the sender boot: initscripts (Debian's init scripts under tini, rsyslog) "
+                         "or systemd (systemd 252 as PID 1, the journal as the only log, root SSH refused: "
+                         "log in as drill with sudo); default %(default)s")
     up.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX, help="lab network (default %(default)s)")
     _state_dir_option(up, "where the SSH key, known_hosts and ssh_config go (default ./.lab)")
 
@@ -56,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
 
     inventory = lab_commands.add_parser("inventory", help="print the Ansible inventory of the lab as it runs now")
-    inventory.add_argument("--output", type=Path, default=None, help="write it to this file instead of stdout")
+    where = inventory.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, default=None, help="write it to this file instead of stdout")
+    where.add_argument("--ansible-dir", type=Path, default=None,
+                       help="write it in Ansible's layout instead: DIR/hosts.yml (groups and hosts), "
+                            "DIR/group_vars/all.yml (shared variables), DIR/host_vars/<host>.yml")
     _state_dir_option(inventory, "the state directory the lab was brought up with (default ./.lab)")
     return parser
 
@@ -74,21 +82,26 @@ def _show_status(prefix: ipaddress.IPv4Network) -> int:
     table.add_column("host")
     table.add_column("service")
     table.add_column("state")
+    table.add_column("detail")
     for state in states:
-        table.add_row(state.host, state.service, "[green]up[/]" if state.up else "[red]down[/]")
+        table.add_row(state.host, state.service, "[green]up[/]" if state.up else "[red]down[/]", state.detail)
     Console().print(table)
     return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
 
 
-def _write_inventory(state_dir: Path, output: Path | None) -> int:
+def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | None = None) -> int:
     """The running lab's inventory with absolute paths into its state directory, so it works from anywhere."""
     paths = manager.LabPaths(state_dir)
     state = manager.require_running(paths)
     ssh_dir = paths.ssh_dir.resolve()
-    text = ansible_inventory.render(
-        state.topology, state.backups, state.prefix,
-        key_file=str(ssh_dir / "id_ed25519"), known_hosts=str(ssh_dir / "known_hosts"),
-    )
+    key_file, known_hosts = str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
+    if ansible_dir is not None:
+        files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
+        _write_ansible_dir(ansible_dir, files)
+        print(f"lab: wrote the inventory of the lab ({state.describe()}) to {ansible_dir}: "
+              f"hosts.yml, group_vars/all.yml, host_vars/ (use --hosts={ansible_dir / 'hosts.yml'})")
+        return 0
+    text = ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -100,12 +113,27 @@ def _write_inventory(state_dir: Path, output: Path | None) -> int:
     return 0
 
 
+def _write_ansible_dir(directory: Path, files: dict[str, str]) -> None:
+    """Write the layout's files; host_vars of lab hosts that do not run now (mx3) are removed, so Ansible never reads them."""
+    stale = [directory / "host_vars" / f"{h.fqdn}.yml" for h in topo.ALL_HOSTS]
+    try:
+        for path in stale:
+            if f"host_vars/{path.name}" not in files:
+                path.unlink(missing_ok=True)
+        for relative, text in files.items():
+            path = directory / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    except OSError as error:
+        raise LabError(f"cannot write the inventory to {directory}: {error.strerror}; choose another --ansible-dir") from None
+
+
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
-        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups)
+        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init)
         return 0
     if args.lab_command == "inventory":
-        return _write_inventory(args.state_dir, args.output)
+        return _write_inventory(args.state_dir, args.output, args.ansible_dir)
     if args.lab_command == "down":
         manager.down()
         return 0

@@ -4,6 +4,7 @@ backup MX, clean down."""
 from __future__ import annotations
 
 import json
+import os
 import smtplib
 import socket
 import subprocess
@@ -37,6 +38,22 @@ def test_ssh_refuses_a_host_key_not_in_known_hosts(lab: manager.LabPaths, tmp_pa
     result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "host key" in result.stderr.lower()
+
+
+@pytest.mark.parametrize("name", [h.name for h in topo.HOSTS])
+def test_the_machines_usr_and_the_rest_of_its_tree_are_read_only_in_every_host(lab: manager.LabPaths, name: str) -> None:
+    """`chmod -x /usr/sbin/postfix` inside mx1 once broke every later lab: the machine's files are read-only in hosts."""
+    def inside(command: str) -> subprocess.CompletedProcess[str]:
+        argv = hosts.nsenter_argv(topo.host(name), ["sh", "-c", command])
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    shared = ["/usr/.mxdrill-write", "/opt/.mxdrill-write", "/boot/.mxdrill-write"]
+    shared += [] if name == "storage" else ["/srv/.mxdrill-write"]  # storage's /srv is its own (the export)
+    tried = inside(f"chmod -x /usr/sbin/postfix; touch {' '.join(shared)}")
+    assert tried.stderr.count("Read-only file system") == len(shared) + 1, tried.stderr
+    assert os.access("/usr/sbin/postfix", os.X_OK)
+    own = inside("touch /etc/.mxdrill-write /var/tmp/.mxdrill-write /tmp/w /root/w /home/w && rm /etc/.mxdrill-write")
+    assert own.returncode == 0, own.stderr  # the host's own layers and tmpfs stay writable
 
 
 @pytest.mark.parametrize("address", [topo.host("mx1").address(), topo.host("mx2").address(), topo.vip()])

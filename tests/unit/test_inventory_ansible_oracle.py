@@ -1,7 +1,8 @@
 """mxdrill reads an inventory the way Ansible does, checked against Ansible itself.
 
 For each inventory below (YAML, JSON, INI, group_vars/ files and directories, host_vars/, nested
-groups, the surprising parts of Ansible's precedence, and the reference hosts.yml in three layouts),
+groups, the surprising parts of Ansible's precedence, the reference hosts.yml in three layouts, and
+what `mxdrill lab inventory --ansible-dir` writes for both lab profiles),
 `ansible-inventory --list` runs once, and for every host in an mxdrill role, every variable mxdrill
 knows (`mxdrill_*` and the `ansible_*` it reads) must have the value mxdrill merged — or be absent
 from both; and each role group must hold the same hosts for both. Ansible runs with its home, temp
@@ -22,6 +23,8 @@ import pytest
 from layouts import REFERENCE, reference_as_ini, split_reference, write_files
 
 from mxdrill.inventory import KNOWN_VARS, ROLE_GROUPS, load_inventory, merged_vars
+from mxdrill.lab import ansible_inventory
+from mxdrill.lab import topology as topo
 
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 ABSENT = "<absent>"
@@ -241,8 +244,18 @@ def _reference_copy(root: Path) -> Path:
     return path
 
 
+def _lab_ansible_dir(init: topo.Init) -> Any:
+    """The lab's inventory as `mxdrill lab inventory --ansible-dir` writes it (two backups, so mx3 is in it too)."""
+    def build(root: Path) -> Path:
+        write_files(root, ansible_inventory.render_dir(
+            "shared", 2, topo.DEFAULT_PREFIX, str(root / "ssh/id_ed25519"), str(root / "ssh/known_hosts"), init))
+        return root / "hosts.yml"
+    return build
+
+
 BUILT = {"reference-hosts-yml": _reference_copy, "reference-split-into-vars-dirs": split_reference,
-         "reference-as-ini": reference_as_ini}
+         "reference-as-ini": reference_as_ini, "lab-ansible-dir-initscripts": _lab_ansible_dir("initscripts"),
+         "lab-ansible-dir-systemd": _lab_ansible_dir("systemd")}
 
 
 def ansible_env(tmp_path: Path) -> dict[str, str]:

@@ -5,6 +5,15 @@ and what `mxdrill lab inventory` writes for the lab as it runs (with absolute pa
 works wherever it is saved). A unit test renders the default lab and compares it with `hosts.yml`
 byte for byte, so the two can never drift apart: a lab with a second backup MX gets an inventory
 that differs from the root one only where the lab does.
+
+The same lines also come in the layout Ansible users keep inventories in (`render_dir`, for
+`mxdrill lab inventory --ansible-dir DIR`): `hosts.yml` with the groups and their hosts only,
+the shared variables in `group_vars/all.yml`, each host's own in `host_vars/<host>.yml`.
+
+The systemd profile's inventory is what a Debian 12 host needs: `drill` logs in and becomes root
+with sudo, and neither the Postfix unit nor the mail log is declared — each host is looked at (the
+unit `postfix@-.service`, the journal). Its DNS and storage hosts still boot init scripts and take
+root logins: they say so in their host variables.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ import json
 import re
 
 from mxdrill.lab import topology as topo
-from mxdrill.lab.topology import Topology
+from mxdrill.lab import units
+from mxdrill.lab.topology import Init, Topology
 
 DEFAULT_KEY_FILE = ".lab/ssh/id_ed25519"
 DEFAULT_KNOWN_HOSTS = ".lab/ssh/known_hosts"
@@ -32,23 +42,25 @@ def _commented(line: str, comment: str) -> str:
     return f"{line.ljust(COMMENT_COLUMN - 1)} # {comment}"
 
 
-def _is_default(topology: Topology, backups: int) -> bool:
-    return topology == topo.TOPOLOGIES[0] and backups == topo.DEFAULT_BACKUPS
+def _is_default(topology: Topology, backups: int, init: Init) -> bool:
+    return topology == topo.TOPOLOGIES[0] and backups == topo.DEFAULT_BACKUPS and init == topo.DEFAULT_INIT
 
 
-def up_command(topology: Topology, backups: int) -> str:
+def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT) -> str:
     """The `mxdrill lab up` invocation that brings this lab up, defaults left out."""
     command = "mxdrill lab up"
     if topology != topo.TOPOLOGIES[0]:
         command += f" --topology {topology}"
     if backups != topo.DEFAULT_BACKUPS:
         command += f" --backups {backups}"
+    if init != topo.DEFAULT_INIT:
+        command += f" --init {init}"
     return command
 
 
-def _header(topology: Topology, backups: int) -> list[str]:
-    command = up_command(topology, backups)
-    if _is_default(topology, backups):
+def _header(topology: Topology, backups: int, init: Init) -> list[str]:
+    command = up_command(topology, backups, init)
+    if _is_default(topology, backups, init):
         what = f"The default inventory: mxdrill's own lab (`{command}`)"
     else:
         what = f"The inventory of mxdrill's own lab as `{command}` runs it"
@@ -58,59 +70,103 @@ def _header(topology: Topology, backups: int) -> list[str]:
         f'# ("Exemple réel : Configuration complète 2 MX"){extra}. This is a plain Ansible YAML inventory:',
         "# mxdrill reads its roles from the groups named mxdrill_* and its settings from vars named mxdrill_*,",
         "# so you can add those groups and vars to the inventory you already use for Ansible.",
-        f"# `mxdrill lab inventory` renders this file for the lab as it runs (here: {topo.describe(topology, backups)}).",
+        f"# `mxdrill lab inventory` renders this file for the lab as it runs (here: {topo.describe(topology, backups, init)}).",
     ]
 
 
-def _vars(prefix: ipaddress.IPv4Network, key_file: str, known_hosts: str) -> list[str]:
+# A variable's line and its trailing comment ("": none), before indentation: comments line up in one column.
+Line = tuple[str, str]
+
+
+def _lines(entries: list[Line], indent: int) -> list[str]:
+    pad = " " * indent
+    return [_commented(pad + text, comment) if comment else pad + text for text, comment in entries]
+
+
+def _login_vars(init: Init) -> list[Line]:
+    if init == "systemd":
+        return [(f"ansible_user: {units.LOGIN_USER}", "root may not log in: drill becomes root with sudo"),
+                ("ansible_become: true", "")]
+    return [("ansible_user: root", "")]
+
+
+def _service_vars(init: Init) -> list[Line]:
+    if init == "systemd":
+        return [
+            ("# Debian 12 hosts: the journal is the only mail log, and the unit that runs Postfix (postfix@-.service)", ""),
+            ("# is found on each host, so neither is declared.", ""),
+        ]
+    return [
+        ("mxdrill_mail_log: /var/log/mail.log", ""),
+        ("# The lab has no systemd: its hosts use Debian's init scripts. Real hosts default to systemctl.", ""),
+        ("mxdrill_service_stop: service postfix stop", ""),
+        ("mxdrill_service_start: service postfix start", ""),
+        ("mxdrill_service_status: postfix status", ""),
+    ]
+
+
+def shared_vars(
+    prefix: ipaddress.IPv4Network, key_file: str, known_hosts: str, init: Init = topo.DEFAULT_INIT,
+    relative_to: str = "this file",
+) -> list[Line]:
+    """all.vars: the variables every host shares (`relative_to`: where relative paths start, for the comment)."""
     vrrp = [h for h in topo.ALL_HOSTS if h.vrrp]
     master, others = vrrp[0], vrrp[1:]
     holders = f"MASTER {master.name}" + "".join(f", BACKUP {h.name}" for h in others)
     return [
-        "  vars:",
-        "    ansible_user: root",
-        "    ansible_port: 22",
-        f"    ansible_ssh_private_key_file: {_scalar(key_file)}   # relative paths are relative to this file",
-        f"    mxdrill_known_hosts: {_scalar(known_hosts)}",
-        f"    mxdrill_domain: {topo.DOMAIN}",
-        f"    mxdrill_recipients: [{topo.RECIPIENTS[0]}]",
-        f"    mxdrill_nameserver: {topo.host('dns').address(prefix)}",
-        f"    mxdrill_mailbox_base: {topo.MAILBOX_BASE}",
-        "    mxdrill_mailbox_format: maildir",
-        "    mxdrill_storage_fstype: fuse.sshfs",
-        "    mxdrill_mail_log: /var/log/mail.log",
-        "    # The lab has no systemd: its hosts use Debian's init scripts. Real hosts default to systemctl.",
-        "    mxdrill_service_stop: service postfix stop",
-        "    mxdrill_service_start: service postfix start",
-        "    mxdrill_service_status: postfix status",
-        _commented("    mxdrill_maintenance_window: always", "a lab: disruptive steps may always run"),
-        _commented(f"    mxdrill_vip: {topo.vip(prefix)}", f"keepalived VIP: {holders}"),
+        *_login_vars(init),
+        ("ansible_port: 22", ""),
+        (f"ansible_ssh_private_key_file: {_scalar(key_file)}   # relative paths are relative to {relative_to}", ""),
+        (f"mxdrill_known_hosts: {_scalar(known_hosts)}", ""),
+        (f"mxdrill_domain: {topo.DOMAIN}", ""),
+        (f"mxdrill_recipients: [{topo.RECIPIENTS[0]}]", ""),
+        (f"mxdrill_nameserver: {topo.host('dns').address(prefix)}", ""),
+        (f"mxdrill_mailbox_base: {topo.MAILBOX_BASE}", ""),
+        ("mxdrill_mailbox_format: maildir", ""),
+        ("mxdrill_storage_fstype: fuse.sshfs", ""),
+        *_service_vars(init),
+        ("mxdrill_maintenance_window: always", "a lab: disruptive steps may always run"),
+        (f"mxdrill_vip: {topo.vip(prefix)}", f"keepalived VIP: {holders}"),
     ]
 
 
-def _group(name: str, members: list[topo.LabHost], prefix: ipaddress.IPv4Network) -> list[str]:
-    lines = [f"    {name}:", "      hosts:"]
-    for lab_host in members:
-        lines += [f"        {lab_host.fqdn}:", f"          ansible_host: {lab_host.address(prefix)}"]
-        if lab_host.mx_priority is not None:
-            lines.append(f"          mxdrill_mx_priority: {lab_host.mx_priority}")
-        if lab_host.role == "storage":
-            lines.append(f"          mxdrill_export: {topo.STORAGE_EXPORT}")
+def host_vars(lab_host: topo.LabHost, prefix: ipaddress.IPv4Network, init: Init = topo.DEFAULT_INIT) -> list[Line]:
+    """One host's own variables."""
+    lines = [(f"ansible_host: {lab_host.address(prefix)}", "")]
+    if lab_host.mx_priority is not None:
+        lines.append((f"mxdrill_mx_priority: {lab_host.mx_priority}", ""))
+    if lab_host.role == "storage":
+        lines.append((f"mxdrill_export: {topo.STORAGE_EXPORT}", ""))
+    if init == "systemd" and not topo.runs_systemd(lab_host, init):
+        lines += [("ansible_user: root", "this lab host boots init scripts, root logs in"),
+                  ("ansible_become: false", "")]
     return lines
 
 
-def _children(backups: int, prefix: ipaddress.IPv4Network) -> list[str]:
+def groups(backups: int) -> list[tuple[str, list[topo.LabHost]]]:
+    """mxdrill's role groups in order, each with its hosts."""
     lab_hosts = topo.lab_hosts(backups)
     mxs = sorted((h for h in lab_hosts if h.role == "mx"), key=lambda h: h.mx_priority or 0)
     of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "dns", "sender")}
     return [
-        "  children:",
-        *_group("mxdrill_primary", mxs[:1], prefix),
-        *_group("mxdrill_backup", mxs[1:], prefix),
-        *_group("mxdrill_storage", of_role["storage"], prefix),
-        *_group("mxdrill_dns", of_role["dns"], prefix),
-        *_group("mxdrill_sender", of_role["sender"], prefix),
+        ("mxdrill_primary", mxs[:1]),
+        ("mxdrill_backup", mxs[1:]),
+        ("mxdrill_storage", of_role["storage"]),
+        ("mxdrill_dns", of_role["dns"]),
+        ("mxdrill_sender", of_role["sender"]),
     ]
+
+
+def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init) -> list[str]:
+    """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/)."""
+    lines = ["  children:"]
+    for name, members in groups(backups):
+        lines += [f"    {name}:", "      hosts:"]
+        for lab_host in members:
+            lines.append(f"        {lab_host.fqdn}:")
+            if prefix is not None:
+                lines += _lines(host_vars(lab_host, prefix, init), 10)
+    return lines
 
 
 def render(
@@ -119,12 +175,35 @@ def render(
     prefix: ipaddress.IPv4Network = topo.DEFAULT_PREFIX,
     key_file: str = DEFAULT_KEY_FILE,
     known_hosts: str = DEFAULT_KNOWN_HOSTS,
+    init: Init = topo.DEFAULT_INIT,
 ) -> str:
     """The inventory of the lab in this configuration; with the defaults, exactly the root hosts.yml."""
     lines = [
-        *_header(topology, backups),
+        *_header(topology, backups, init),
         "all:",
-        *_vars(prefix, key_file, known_hosts),
-        *_children(backups, prefix),
+        "  vars:",
+        *_lines(shared_vars(prefix, key_file, known_hosts, init), 4),
+        *_children(backups, prefix, init),
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_dir(
+    topology: Topology,
+    backups: int,
+    prefix: ipaddress.IPv4Network,
+    key_file: str,
+    known_hosts: str,
+    init: Init = topo.DEFAULT_INIT,
+) -> dict[str, str]:
+    """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/."""
+    hosts_yml = [*_header(topology, backups, init),
+                 "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
+                 "all:", *_children(backups, None, init)]
+    files = {
+        "hosts.yml": "\n".join(hosts_yml) + "\n",
+        "group_vars/all.yml": "\n".join(_lines(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory"), 0)) + "\n",
+    }
+    for lab_host in topo.lab_hosts(backups):
+        files[f"host_vars/{lab_host.fqdn}.yml"] = "\n".join(_lines(host_vars(lab_host, prefix, init), 0)) + "\n"
+    return files

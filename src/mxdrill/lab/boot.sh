@@ -1,8 +1,11 @@
 #!/bin/sh
-# Boots one lab host inside its own network, mount, UTS and PID namespaces.
-#   boot.sh init      runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /dev,
-#                     then hands PID 1 to tini, which runs `boot.sh services`.
-#   boot.sh services  starts syslog, sshd and the role's daemons the way a Debian host would, then idles.
+# Boots one lab host inside its own network, mount, UTS and PID (and, for systemd, cgroup) namespaces.
+#   boot.sh init          runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /home
+#                         /dev, everything else shared with the machine read-only; then hands PID 1 to
+#                         systemd (LAB_INIT=systemd) or to tini, which runs `boot.sh services`.
+#   boot.sh services      (init scripts) starts syslog, sshd and the role's daemons as a Debian host would, then idles.
+#   boot.sh accounts      (systemd, a oneshot unit) creates the role's accounts: vmail, and the login user drill.
+#   boot.sh wait-storage  (systemd, a oneshot unit) waits until the storage host's sshd answers.
 # The environment (LAB_*) comes from mxdrill.lab.configs.boot_environment; files come pre-written in the
 # upper layers, so nothing here edits the machine's own /etc.
 set -eu
@@ -30,17 +33,36 @@ make_dev() {
     ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 }
 
+read_only_machine() {
+    # Whatever is still the machine's own (/usr, /opt, /srv, /boot ...; /bin, /lib and /sbin are links
+    # into /usr) becomes read-only in this mount namespace only: a host cannot damage the machine's
+    # programs for every later lab. The overlays' upper layers were opened above and stay writable.
+    mount -o remount,bind,ro /
+    mount -o remount,bind,ro,nosuid,nodev,noexec /sys
+}
+
 stage_init() {
     hostname "$LAB_FQDN"
     for d in etc var; do
         mount -t overlay "mxdrill-lab-$LAB_HOST-$d" -o "lowerdir=/$d,upperdir=$LAB_RUN/$d.upper,workdir=$LAB_RUN/$d.work" "/$d"
     done
+    # The machine's /run/netns mounts came along into this mount namespace; drop them before /run hides
+    # them, so that no host holds the other hosts' network namespaces alive (nor lists them as mounts).
+    umount -R -l /run/netns 2>/dev/null || :
     mount -t tmpfs -o mode=755 tmpfs /run
     mkdir -p /run/lock /run/sshd
     mount -t tmpfs -o mode=1777 tmpfs /tmp
     mount -t tmpfs -o mode=700 tmpfs /root
+    mount -t tmpfs -o mode=755 tmpfs /home
     [ "$LAB_ROLE" != storage ] || mount -t tmpfs -o mode=755 tmpfs /srv
     make_dev
+    read_only_machine
+    if [ "$LAB_INIT" = systemd ]; then
+        # The cgroup namespace's root is this host's own cgroup (mxdrill.lab.cgroups): systemd sees a
+        # cgroup v2 tree of its own, as in any container, and the machine's stays untouched.
+        mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+        exec env -i container=mxdrill-lab /lib/systemd/systemd --system
+    fi
     exec tini -- /bin/sh /etc/mxdrill-lab/boot.sh services
 }
 
@@ -54,6 +76,17 @@ add_vmail() {
     grep -q '^vmail:' /etc/passwd || useradd -u "$LAB_VMAIL_ID" -g "$LAB_VMAIL_ID" -p '*' -d "$1" -s /bin/sh -M vmail
 }
 
+add_login_user() {
+    # A password of '*' never matches, but, unlike '!', does not lock the account for key logins.
+    grep -q '^drill:' /etc/passwd || useradd -m -d /home/drill -s /bin/bash -p '*' drill
+}
+
+stage_accounts() {
+    add_login_user
+    if [ "$LAB_ROLE" = mx ]; then add_vmail "$LAB_MAILBOX_BASE"; mkdir -p "$LAB_MAILBOX_BASE"; fi
+    say "accounts ready"
+}
+
 mount_storage() {
     mkdir -p "$LAB_MAILBOX_BASE"
     wait_tcp "$LAB_STORAGE_ADDR" 22 20
@@ -65,16 +98,16 @@ BatchMode=yes
 }
 
 stage_services() {
+    if [ "$LAB_ROLE" = storage ]; then  # before sshd: once it answers, the MXs may mount the export
+        add_vmail "$LAB_STORAGE_EXPORT"
+        mkdir -p "$LAB_STORAGE_EXPORT"
+        chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_STORAGE_EXPORT"
+    fi
     start_common
     case "$LAB_ROLE" in
     dns)
         mkdir -p /run/knot && chown knot:knot /run/knot
         knotd -d -c /etc/knot/knot.conf
-        ;;
-    storage)
-        add_vmail "$LAB_STORAGE_EXPORT"
-        mkdir -p "$LAB_STORAGE_EXPORT"
-        chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_STORAGE_EXPORT"
         ;;
     mx)
         add_vmail "$LAB_MAILBOX_BASE"
@@ -93,5 +126,7 @@ stage_services() {
 case "${1:-}" in
 init) stage_init ;;
 services) stage_services ;;
-*) echo "usage: boot.sh init|services" >&2; exit 2 ;;
+accounts) stage_accounts ;;
+wait-storage) wait_tcp "$LAB_STORAGE_ADDR" 22 25 ;;
+*) echo "usage: boot.sh init|services|accounts|wait-storage" >&2; exit 2 ;;
 esac

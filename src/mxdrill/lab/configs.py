@@ -15,16 +15,9 @@ import json
 from dataclasses import dataclass
 
 from mxdrill.lab import topology as topo
-from mxdrill.lab.topology import DOMAIN, LabHost, Topology
-
-
-@dataclass(frozen=True)
-class LabFile:
-    """A file to place in a host's upper layer: `path` is absolute inside the host (/etc/... or /var/...)."""
-
-    path: str
-    content: str
-    mode: int = 0o644
+from mxdrill.lab import units
+from mxdrill.lab.files import LabFile
+from mxdrill.lab.topology import DOMAIN, Init, LabHost, Topology
 
 
 @dataclass(frozen=True)
@@ -46,14 +39,21 @@ def known_hosts_lines(keys: LabKeys, prefix: ipaddress.IPv4Network, backups: int
     return "\n".join(lines) + "\n"
 
 
-def ssh_config(keys_dir: str, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
+def login_user(lab_host: LabHost, init: Init = topo.DEFAULT_INIT) -> str:
+    """Who logs in over SSH: root on init-script hosts, `drill` (with sudo) where systemd refuses root."""
+    return units.LOGIN_USER if topo.runs_systemd(lab_host, init) else "root"
+
+
+def ssh_config(
+    keys_dir: str, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT
+) -> str:
     """An ssh_config for humans and tools: `ssh -F .lab/ssh/ssh_config mx1` just works, strictly."""
     blocks = []
     for lab_host in topo.lab_hosts(backups):
         blocks.append(
             f"Host {lab_host.name} {lab_host.fqdn} {lab_host.address(prefix)}\n"
             f"  HostName {lab_host.address(prefix)}\n"
-            "  User root\n"
+            f"  User {login_user(lab_host, init)}\n"
             f"  IdentityFile {keys_dir}/id_ed25519\n"
             "  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {keys_dir}/known_hosts\n"
@@ -130,12 +130,16 @@ zone:
 """
 
 
-def sshd_config() -> str:
-    """Key-only sshd; authorized keys live in /etc so every host has its own, independent of /root."""
-    return """Port 22
+def sshd_config(permit_root: bool = True) -> str:
+    """Key-only sshd; authorized keys live in /etc so every host has its own, independent of /root.
+
+    Systemd hosts refuse root (`PermitRootLogin no`) as hardened Debian hosts do: the harness logs in
+    as `drill` and becomes root through sudo, as it must on such hosts.
+    """
+    return f"""Port 22
 ListenAddress 0.0.0.0
 HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
+PermitRootLogin {"prohibit-password" if permit_root else "no"}
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
@@ -242,18 +246,42 @@ vrrp_instance MAIL {{
 """
 
 
+def machine_id(lab_host: LabHost) -> str:
+    """A stable /etc/machine-id of its own per host, so that each host's journal is its own."""
+    return hashlib.sha256(lab_host.fqdn.encode()).hexdigest()[:32]
+
+
+def _login_files(lab_host: LabHost, keys: LabKeys, init: Init) -> list[LabFile]:
+    """sshd and whoever may log in: root on init-script hosts; on systemd hosts `drill`, with passwordless sudo."""
+    if not topo.runs_systemd(lab_host, init):
+        return [
+            LabFile("/etc/ssh/sshd_config", sshd_config()),
+            LabFile("/etc/ssh/authorized_keys/root", keys.client_public),
+            LabFile("/etc/rsyslog.conf", rsyslog_conf()),
+        ]
+    return [
+        LabFile("/etc/ssh/sshd_config", sshd_config(permit_root=False)),
+        LabFile(f"/etc/ssh/authorized_keys/{units.LOGIN_USER}", keys.client_public),
+        LabFile(f"/etc/sudoers.d/{units.LOGIN_USER}", units.sudoers(), 0o440),
+        LabFile("/etc/machine-id", machine_id(lab_host) + "\n", 0o444),
+    ]
+
+
 def host_files(
     lab_host: LabHost,
     topology: Topology,
     prefix: ipaddress.IPv4Network,
     keys: LabKeys,
     backups: int = topo.DEFAULT_BACKUPS,
+    init: Init = topo.DEFAULT_INIT,
+    enabled: frozenset[units.EnabledUnit] = frozenset(),
 ) -> list[LabFile]:
     """Everything that differs from the machine's own /etc and /var on this lab host.
 
     Only the DNS host's files depend on `backups` (the zones): the MXs' own known_hosts, which sshfs
     needs for storage's key, is the default lab's whatever the number of backups, so that adding mx3
-    changes no other host.
+    changes no other host. Only the MXs' and the sender's depend on `init`, and on a systemd host
+    `enabled` (the units the machine enables) decides what it masks.
     """
     dns_address = topo.host("dns").address(prefix)
     files = [
@@ -261,11 +289,9 @@ def host_files(
         LabFile("/etc/mailname", lab_host.fqdn + "\n"),
         LabFile("/etc/resolv.conf", f"nameserver {dns_address}\noptions timeout:1 attempts:2\n"),
         LabFile("/etc/hosts", f"127.0.0.1 localhost\n{lab_host.address(prefix)} {lab_host.fqdn} {lab_host.name}\n"),
-        LabFile("/etc/ssh/sshd_config", sshd_config()),
         LabFile("/etc/ssh/ssh_host_ed25519_key", keys.host_private[lab_host.name], 0o600),
         LabFile("/etc/ssh/ssh_host_ed25519_key.pub", keys.host_public[lab_host.name]),
-        LabFile("/etc/ssh/authorized_keys/root", keys.client_public),
-        LabFile("/etc/rsyslog.conf", rsyslog_conf()),
+        *_login_files(lab_host, keys, init),
     ]
     if lab_host.role == "dns":
         files += [
@@ -286,14 +312,21 @@ def host_files(
         ]
     if lab_host.vrrp:
         files.append(LabFile("/etc/keepalived/keepalived.conf", keepalived_conf(lab_host, prefix)))
+    if topo.runs_systemd(lab_host, init):
+        files += units.unit_files(lab_host, topology, topo.host("storage").address(prefix), enabled)
+        environment = boot_environment(lab_host, topology, prefix, init)
+        files.append(LabFile("/etc/mxdrill-lab/environment", "".join(f"{k}={v}\n" for k, v in environment.items())))
     return files
 
 
-def boot_environment(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network) -> dict[str, str]:
+def boot_environment(
+    lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network, init: Init = topo.DEFAULT_INIT
+) -> dict[str, str]:
     """What boot.sh needs to know about its host; the script itself stays role-generic."""
     storage = topo.host("storage")
     return {
         "LAB_HOST": lab_host.name,
+        "LAB_INIT": "systemd" if topo.runs_systemd(lab_host, init) else "initscripts",
         "LAB_FQDN": lab_host.fqdn,
         "LAB_ROLE": lab_host.role,
         "LAB_MOUNT_STORAGE": "1" if topo.mounts_shared_storage(lab_host, topology) else "0",
@@ -310,7 +343,7 @@ def boot_environment(lab_host: LabHost, topology: Topology, prefix: ipaddress.IP
 def boot_digest(files: list[LabFile], environment: dict[str, str]) -> str:
     """One hash of everything a host boots with: equal digests mean rebooting it would change nothing."""
     material = {
-        "files": sorted((f.path, f.content, f.mode) for f in files),
+        "files": sorted((f.path, f.content, f.mode, f.link or "") for f in files),
         "environment": sorted(environment.items()),
     }
     return hashlib.sha256(json.dumps(material).encode()).hexdigest()

@@ -1,9 +1,10 @@
 """`mxdrill lab up | down | status | exec`: the lab's life cycle.
 
 `up` is idempotent and cheap: a healthy lab of the same configuration is left alone, and a change of
-topology or of the number of backup MXs reboots only the hosts whose rendered configuration differs
-(mx2 for a topology switch; mx3 and the DNS host for a change of backups), boots the hosts that are
-new and stops the ones no longer wanted. `down` removes everything found by name, and both hold a
+topology, of the number of backup MXs or of init reboots only the hosts whose rendered configuration
+differs (mx2 for a topology switch; mx3 and the DNS host for a change of backups; the MXs and the
+sender for a change of init), boots the hosts that are new and stops the ones no longer wanted.
+`down` removes everything found by name (namespaces, cgroups, mounts, processes), and both hold a
 lock so two invocations never interleave.
 """
 
@@ -22,10 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxdrill.lab import configs, hosts, network, readiness
+from mxdrill.lab import cgroups, configs, hosts, network, readiness
 from mxdrill.lab import topology as topo
 from mxdrill.lab.errors import LabError
-from mxdrill.lab.topology import Topology
+from mxdrill.lab.topology import Init, Topology
 
 # Debian package that provides each program the lab runs.
 REQUIRED_PROGRAMS = {
@@ -41,9 +42,12 @@ REQUIRED_PROGRAMS = {
     "nsenter": "util-linux",
     "ip": "iproute2",
 }
+# What only the systemd profile needs besides: systemd itself, and sudo for the `drill` login user.
+SYSTEMD_PROGRAMS = {"/lib/systemd/systemd": "systemd", "sudo": "sudo", "systemd-run": "systemd"}
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOPOLOGY_FILE = topo.RUN_DIR / "topology"
 BACKUPS_FILE = topo.RUN_DIR / "backups"
+INIT_FILE = topo.RUN_DIR / "init"
 PREFIX_FILE = topo.RUN_DIR / "prefix"
 KEYS_FILE = topo.RUN_DIR / "keys.sha256"
 LOCK_FILE = Path("/run/mxdrill-lab.lock")
@@ -78,17 +82,18 @@ def require_root() -> None:
         raise LabError("the lab needs root (namespaces, bridge, mounts): run it with sudo or as root")
 
 
-def missing_packages() -> list[str]:
+def missing_packages(init: Init = topo.DEFAULT_INIT) -> list[str]:
     """Debian packages whose programs are not installed, each named once."""
+    wanted = REQUIRED_PROGRAMS | (SYSTEMD_PROGRAMS if init == "systemd" else {})
     missing = []
-    for program, package in REQUIRED_PROGRAMS.items():
+    for program, package in wanted.items():
         if shutil.which(program, path=SBIN_PATH) is None and package not in missing:
             missing.append(package)
     return missing
 
 
-def require_packages() -> None:
-    missing = missing_packages()
+def require_packages(init: Init = topo.DEFAULT_INIT) -> None:
+    missing = missing_packages(init)
     if missing:
         raise LabError(
             f"missing Debian package(s): {' '.join(missing)}; install with "
@@ -142,10 +147,12 @@ def ensure_keys(paths: LabPaths) -> configs.LabKeys:
     )
 
 
-def write_ssh_files(paths: LabPaths, keys: configs.LabKeys, prefix: ipaddress.IPv4Network, backups: int) -> None:
+def write_ssh_files(
+    paths: LabPaths, keys: configs.LabKeys, prefix: ipaddress.IPv4Network, backups: int, init: Init = topo.DEFAULT_INIT
+) -> None:
     """known_hosts and ssh_config for the harness, naming the hosts of the lab as it is about to run."""
     (paths.ssh_dir / "known_hosts").write_text(configs.known_hosts_lines(keys, prefix, backups))
-    (paths.ssh_dir / "ssh_config").write_text(configs.ssh_config(str(paths.ssh_dir.resolve()), prefix, backups))
+    (paths.ssh_dir / "ssh_config").write_text(configs.ssh_config(str(paths.ssh_dir.resolve()), prefix, backups, init))
 
 
 def _fingerprint(client_public: str, host_public: dict[str, str]) -> str:
@@ -184,9 +191,10 @@ class RunState:
     topology: Topology
     backups: int
     prefix: ipaddress.IPv4Network
+    init: Init = topo.DEFAULT_INIT
 
     def describe(self) -> str:
-        return topo.describe(self.topology, self.backups)
+        return topo.describe(self.topology, self.backups, self.init)
 
 
 def _read(path: Path) -> str | None:
@@ -213,13 +221,17 @@ def run_state() -> RunState | None:
         return None
     if backups not in topo.BACKUP_CHOICES:
         return None
-    return RunState(topology, backups, prefix)  # type: ignore[arg-type]
+    init = _read(INIT_FILE) or topo.DEFAULT_INIT  # a lab from before --init ran init scripts
+    if init not in topo.INITS:
+        return None
+    return RunState(topology, backups, prefix, init)  # type: ignore[arg-type]
 
 
 def _write_state(state: RunState, keys: configs.LabKeys) -> None:
     topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
     TOPOLOGY_FILE.write_text(state.topology + "\n")
     BACKUPS_FILE.write_text(f"{state.backups}\n")
+    INIT_FILE.write_text(f"{state.init}\n")
     PREFIX_FILE.write_text(f"{state.prefix}\n")
     KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
 
@@ -240,9 +252,9 @@ def require_running(paths: LabPaths) -> RunState:
 # --- up -----------------------------------------------------------------------------------------
 
 def failing(
-    topology: Topology, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS
+    topology: Topology, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT
 ) -> list[readiness.Probe]:
-    return [probe for probe in readiness.probes(topology, prefix, backups=backups) if not probe.check()]
+    return [probe for probe in readiness.probes(topology, prefix, backups=backups, init=init) if not probe.check()]
 
 
 def _lab_hosts(backups: int) -> tuple[topo.LabHost, ...]:
@@ -288,11 +300,11 @@ def plan_change(state: RunState | None, wanted: RunState, keys: configs.LabKeys)
     boot = [
         h for h in hosts_wanted
         if h.namespace not in running
-        or hosts.booted_digest(h) != hosts.config_digest(h, wanted.topology, wanted.prefix, keys, wanted.backups)
+        or hosts.booted_digest(h) != hosts.config_digest(h, wanted.topology, wanted.prefix, keys, wanted.backups, wanted.init)
     ]
     kept = [h.name for h in hosts_wanted if h not in boot]
     vip_moves = any(h.vrrp for h in boot)  # the VIP's holder is checked once the rebooted VRRP peer is back
-    probes = readiness.probes(wanted.topology, wanted.prefix, only=kept, backups=wanted.backups)
+    probes = readiness.probes(wanted.topology, wanted.prefix, only=kept, backups=wanted.backups, init=wanted.init)
     if not all(probe.check() for probe in probes if not (vip_moves and probe.service == "vip-smtp")):
         return None
     return Change(boot, stop, running)
@@ -304,17 +316,18 @@ def up(
     paths: LabPaths,
     say: Say = _print,
     backups: int = topo.DEFAULT_BACKUPS,
+    init: Init = topo.DEFAULT_INIT,
 ) -> None:
     """Bring the lab up (or leave a healthy one alone) and return once every service answers."""
     require_root()
-    require_packages()
+    require_packages(init)
     lab_hosts = _lab_hosts(backups)
     network.check_prefix(prefix)
-    wanted = RunState(topology, backups, prefix)
+    wanted = RunState(topology, backups, prefix, init)
     with locked():
         started = time.monotonic()
         keys = ensure_keys(paths)
-        write_ssh_files(paths, keys, prefix, backups)
+        write_ssh_files(paths, keys, prefix, backups, init)
         state = run_state()
         if state is not None and not running_with(keys):
             say(f"the running lab was booted with other keys (another state directory than {paths.state_dir}): rebooting it")
@@ -329,7 +342,7 @@ def up(
             say(f"changing {old} → {wanted.describe()}: {change.describe()}")
             for lab_host in change.stop:
                 _stop_host(lab_host)
-            hosts.kill([h.namespace for h in change.boot if h.namespace in change.running])
+            _halt([h for h in change.boot if h.namespace in change.running])
             to_boot = change.boot
         else:
             if network.lab_namespaces() or network.bridge_exists():
@@ -343,11 +356,19 @@ def up(
         say(f"up in {time.monotonic() - started:.1f}s ({wanted.describe()}); ssh config: {paths.ssh_dir / 'ssh_config'}")
 
 
-def _stop_host(lab_host: topo.LabHost) -> None:
-    """Remove one host from a running lab: its processes, its veth and namespace, its run files."""
-    survivors = hosts.kill([lab_host.namespace])
+def _halt(lab_hosts: list[topo.LabHost]) -> None:
+    """Stop these hosts (systemd ones power off first) and remove their cgroups, keeping their namespaces."""
+    survivors = hosts.stop([h.namespace for h in lab_hosts])
     if survivors:
-        raise LabError(f"processes {survivors} of lab host {lab_host.name} did not exit after SIGKILL; check `ps -p`")
+        raise LabError(f"processes {survivors} of lab hosts {', '.join(h.name for h in lab_hosts)} did not exit "
+                       "after SIGKILL; check `ps -p`")
+    for lab_host in lab_hosts:
+        hosts.remove_cgroup(lab_host)
+
+
+def _stop_host(lab_host: topo.LabHost) -> None:
+    """Remove one host from a running lab: its processes, its cgroup, its veth and namespace, its run files."""
+    _halt([lab_host])
     network.remove_host(lab_host.namespace)
     shutil.rmtree(hosts.run_dir(lab_host), ignore_errors=True)
 
@@ -367,8 +388,8 @@ def reboot(
         keys = ensure_keys(paths)
         if not running_with(keys):
             raise LabError(f"the running lab was booted with other keys than {paths.state_dir}: run `mxdrill lab up` from there")
-        write_ssh_files(paths, keys, state.prefix, state.backups)
-        hosts.kill([lab_host.namespace])
+        write_ssh_files(paths, keys, state.prefix, state.backups, state.init)
+        _halt([lab_host])
         _boot_and_wait([lab_host], state, keys, say)
 
 
@@ -381,18 +402,20 @@ def _lookup(host_name: str, backups: int) -> topo.LabHost:
 
 def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.LabKeys, say: Say) -> None:
     for lab_host in to_boot:
-        say(f"booting {lab_host.fqdn} ({lab_host.address(state.prefix)}, {lab_host.role})")
-        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups)
-    pending = readiness.probes(state.topology, state.prefix, only=[h.name for h in to_boot], backups=state.backups)
+        init = "systemd" if topo.runs_systemd(lab_host, state.init) else "init scripts"
+        say(f"booting {lab_host.fqdn} ({lab_host.address(state.prefix)}, {lab_host.role}, {init})")
+        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups, state.init)
+    pending = readiness.probes(state.topology, state.prefix, only=[h.name for h in to_boot], backups=state.backups,
+                               init=state.init)
     left = readiness.wait_all(
         pending, UP_DEADLINE_SECONDS,
         lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
     )
     if left:
-        raise LabError(_not_up_message(left))
+        raise LabError(_not_up_message(left, state.init))
 
 
-def _not_up_message(left: list[readiness.Probe]) -> str:
+def _not_up_message(left: list[readiness.Probe], init: Init = topo.DEFAULT_INIT) -> str:
     first = left[0]
     lab_host = next(h for h in topo.ALL_HOSTS if h.name == first.host)
     log = hosts.boot_log(lab_host)
@@ -401,10 +424,14 @@ def _not_up_message(left: list[readiness.Probe]) -> str:
         lines = log.read_text(errors="replace").strip().splitlines()[-3:]
         tail = " | last lines: " + " / ".join(lines) if lines else ""
     services = ", ".join(f"{p.host}:{p.service}" for p in left)
-    return (
-        f"host {lab_host.name} did not come up within {UP_DEADLINE_SECONDS:.0f}s (not answering: {services}); "
-        f"its boot log: {log}; its mail log: `mxdrill lab exec {lab_host.name} -- tail /var/log/mail.log`{tail}"
-    )
+    if topo.runs_systemd(lab_host, init):
+        system, failed = hosts.system_state(lab_host)
+        failures = f" (failed: {', '.join(failed)})" if failed else ""
+        look = f"systemd says {system}{failures}; its journal: `mxdrill lab exec {lab_host.name} -- journalctl -b -p notice`"
+    else:
+        look = f"its mail log: `mxdrill lab exec {lab_host.name} -- tail /var/log/mail.log`"
+    return (f"host {lab_host.name} did not come up within {UP_DEADLINE_SECONDS:.0f}s (not answering: {services}); "
+            f"its boot log: {log}; {look}{tail}")
 
 
 # --- down ---------------------------------------------------------------------------------------
@@ -419,13 +446,18 @@ def down(say: Say = _print) -> None:
 def _down_unlocked(say: Say) -> None:
     started = time.monotonic()
     namespaces = network.lab_namespaces()
-    survivors = hosts.kill(namespaces)
+    survivors = hosts.stop(namespaces)
     if survivors:
         raise LabError(f"processes {survivors} in the lab's namespaces did not exit after SIGKILL; check `ps -p`")
+    host_cgroups = len(cgroups.host_cgroups())
+    stuck = cgroups.remove_all()
+    if stuck:
+        raise LabError(f"the lab's cgroup {stuck[0]} cannot be removed; see what is left in `cat {stuck[0]}/cgroup.procs`")
     network.remove()
     _unmount_leftovers()
     shutil.rmtree(topo.RUN_DIR, ignore_errors=True)
-    say(f"down in {time.monotonic() - started:.1f}s: removed {len(namespaces)} namespaces, the bridge and run files")
+    removed = f"{len(namespaces)} namespaces" + (f", {host_cgroups} cgroups" if host_cgroups else "")
+    say(f"down in {time.monotonic() - started:.1f}s: removed {removed}, the bridge and run files")
 
 
 def _unmount_leftovers() -> None:
@@ -442,6 +474,7 @@ def leftovers() -> list[str]:
     found += [f"link {link}" for link in network.lab_links()]
     mounts = Path("/proc/self/mounts").read_text()
     found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if "mxdrill-lab" in line or "/run/netns/mxd-" in line]
+    found += [f"cgroup {path}" for path in cgroups.leftovers()]
     if topo.RUN_DIR.exists():
         found.append(f"run directory {topo.RUN_DIR}")
     for pid_dir in Path("/proc").glob("[0-9]*"):
@@ -466,18 +499,33 @@ class ServiceState:
     host: str
     service: str
     up: bool
+    detail: str = ""
 
 
 def status(prefix: ipaddress.IPv4Network) -> tuple[RunState | None, list[ServiceState]]:
-    """Each host of the running lab (its PID 1) and each service probe, as up/down; one pass, no waiting."""
+    """Each host of the running lab (its PID 1, and how it booted) and each service probe, as up/down; no waiting.
+
+    A systemd host also shows `systemctl is-system-running` and, when it is degraded, the failed units.
+    """
     state = run_state()
-    topology, backups = (state.topology, state.backups) if state else ("shared", topo.DEFAULT_BACKUPS)
+    topology, backups, init = (state.topology, state.backups, state.init) if state else ("shared", topo.DEFAULT_BACKUPS, topo.DEFAULT_INIT)
     states = []
     for lab_host in topo.lab_hosts(backups):
-        states.append(ServiceState(lab_host.name, "host", hosts.init_pid(lab_host) is not None))
-    for probe in readiness.probes(topology, prefix, backups=backups):
-        states.append(ServiceState(probe.host, probe.service, probe.check()))
+        pid = hosts.init_pid(lab_host)
+        how = "" if pid is None else ("systemd" if hosts.pid1_is_systemd(pid) else "init scripts (tini)")
+        states.append(ServiceState(lab_host.name, "host", pid is not None, how))
+    for probe in readiness.probes(topology, prefix, backups=backups, init=init):
+        if probe.service == "systemd":
+            states.append(_systemd_state(topo.host(probe.host, backups)))
+        else:
+            states.append(ServiceState(probe.host, probe.service, probe.check()))
     return state, states
+
+
+def _systemd_state(lab_host: topo.LabHost) -> ServiceState:
+    system, failed = hosts.system_state(lab_host)
+    detail = f"{system}; failed: {', '.join(failed)}" if failed else system
+    return ServiceState(lab_host.name, "systemd", system in readiness.BOOTED, detail)
 
 
 def exec_in(host_name: str, command: list[str]) -> int:

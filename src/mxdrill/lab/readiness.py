@@ -18,7 +18,10 @@ import dns.rdatatype
 
 from mxdrill.lab import hosts
 from mxdrill.lab import topology as topo
-from mxdrill.lab.topology import LabHost, Topology
+from mxdrill.lab.topology import Init, LabHost, Topology
+
+# `systemctl is-system-running` once boot is over: "degraded" still means every unit has been tried.
+BOOTED = ("running", "degraded")
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,17 @@ def storage_mounted(lab_host: LabHost) -> bool:
     )
 
 
+def systemd_booted(lab_host: LabHost) -> bool:
+    """A systemd host has finished booting: every unit it wants has started (or failed)."""
+    return hosts.system_state(lab_host)[0] in BOOTED
+
+
 def probes(
     topology: Topology,
     prefix: ipaddress.IPv4Network,
     only: Iterable[str] | None = None,
     backups: int = topo.DEFAULT_BACKUPS,
+    init: Init = topo.DEFAULT_INIT,
 ) -> list[Probe]:
     """Every probe of the lab with `backups` backup MXs (or of the named hosts), in boot order."""
     lab_hosts = topo.lab_hosts(backups)
@@ -96,6 +105,8 @@ def probes(
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):
             found.append(Probe(lab_host.name, "mount", lambda h=lab_host: storage_mounted(h)))
+        if topo.runs_systemd(lab_host, init):
+            found.append(Probe(lab_host.name, "systemd", lambda h=lab_host: systemd_booted(h)))
     if any(h.vrrp and h.name in wanted for h in lab_hosts):
         found.append(Probe("mx1", "vip-smtp", lambda: banner_starts(topo.vip(prefix), 25, b"220")))
     return found

@@ -17,6 +17,13 @@ from typing import Literal
 Topology = Literal["shared", "relay"]
 TOPOLOGIES: tuple[Topology, ...] = ("shared", "relay")
 
+# How the MX hosts and the sender boot: Debian's init scripts under tini (the default, quick), or
+# systemd 252 as PID 1 with the journal as the only log, as a fresh Debian 12 host runs. The DNS and
+# storage hosts serve the drill but are not under test: they keep the init-script style in both.
+Init = Literal["initscripts", "systemd"]
+INITS: tuple[Init, ...] = ("initscripts", "systemd")
+DEFAULT_INIT: Init = "initscripts"
+
 DOMAIN = "example.test"
 DEFAULT_PREFIX = ipaddress.IPv4Network("198.51.100.0/24")
 NAMESPACE_PREFIX = "mxd-"
@@ -123,6 +130,12 @@ def mounts_shared_storage(lab_host: LabHost, topology: Topology) -> bool:
     return topology == "shared" or not lab_host.relay_backup
 
 
-def describe(topology: str, backups: int) -> str:
-    """How messages name a lab configuration: 'shared topology, 1 backup MX'."""
-    return f"{topology} topology, {backups} backup MX{'s' if backups > 1 else ''}"
+def runs_systemd(lab_host: LabHost, init: Init) -> bool:
+    """Whether this host boots systemd as PID 1: the MXs and the sender in the systemd profile."""
+    return init == "systemd" and lab_host.role in ("mx", "sender")
+
+
+def describe(topology: str, backups: int, init: str = DEFAULT_INIT) -> str:
+    """How messages name a lab configuration: 'shared topology, 1 backup MX' (', systemd' in that profile)."""
+    text = f"{topology} topology, {backups} backup MX{'s' if backups > 1 else ''}"
+    return text if init == DEFAULT_INIT else f"{text}, {init}"
