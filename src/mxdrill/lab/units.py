@@ -104,7 +104,7 @@ def fstab(storage_address: str) -> str:
 def accounts_unit() -> str:
     return f"""[Unit]
 Description=mxdrill lab: the accounts of this host's role (vmail, {LOGIN_USER})
-Before=ssh.service {POSTFIX_INSTANCE}
+Before=ssh.service
 
 [Service]
 Type=oneshot
