@@ -10,7 +10,7 @@ enabled on the machine, and a package enabled on the machine later changes the h
 The units the lab adds are what a Debian 12 postmaster would write: an fstab line for the shared
 store (sshfs, `_netdev`), a drop-in that makes Postfix wait for that mount, a oneshot that waits
 until the storage host answers, and a oneshot that creates the role's accounts (vmail, and `drill`,
-the login user) before sshd and Postfix start. rsyslog is masked: the journal is the only log.
+the login user) before sshd starts. rsyslog is masked: the journal is the only log.
 
 `enabled_on_machine` reads the machine's /etc/systemd/system; everything else here is pure.
 """
