@@ -20,7 +20,7 @@ from mxdrill.faults import Faults, Nemesis
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
 from mxdrill.inventory import Inventory
-from mxdrill.locks import LocalLock, release_host_lock, take_host_lock
+from mxdrill.locks import LocalLock, check_host_lock, release_host_lock, take_host_lock
 from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
 from mxdrill.scenario import Scenario
@@ -144,9 +144,17 @@ class Drill:
             + f"): run `mxdrill restore --hosts {self.inventory.path}` first")
         if self.local_lock is not None:
             self.local_lock.acquire()
-        stale_after = self.inventory.drill_deadline + self.inventory.deadman_window
         for host in self.scenario.down:
-            note = take_host_lock(self.hosts[host.name].remote, self.run_id, stale_after)
+            check_host_lock(self.hosts[host.name].remote, self.run_id, self.stale_after)
+
+    @property
+    def stale_after(self) -> float:
+        """No live drill holds a host lock longer than this: its deadline plus the dead-man window."""
+        return self.inventory.drill_deadline + self.inventory.deadman_window
+
+    def lock_hosts(self) -> None:
+        for host in self.scenario.down:
+            note = take_host_lock(self.hosts[host.name].remote, self.run_id, self.stale_after)
             self.locked.append(host.name)
             if note:
                 self.record.append(Kind.EVIDENCE, host=host.name, line=note)
@@ -214,6 +222,7 @@ class Drill:
 
     def inject_fault(self) -> None:
         """Take down every host of the scenario; the nemesis registers each heal before any harm."""
+        self.lock_hosts()
         self.fault = build_fault(self.scenario.fault, [self.hosts[h.name] for h in self.scenario.down],
                                  self.inventory.mta_settle)
         self.nemesis.inject(self.fault)
@@ -222,6 +231,7 @@ class Drill:
         """Heal the fault, flush the backup, wait until its queue holds no probe and every probe is in a mailbox."""
         assert self.fault is not None, "the fault step ran before this one"
         self.nemesis.heal(self.fault)
+        self.release()
         healed = time.monotonic()
         if self.backup_role == "relays":
             self.backup.mta.flush()

@@ -4,8 +4,10 @@ Two drills stopping the same primary would judge each other's outage, and one's 
 the other's fault early. So a drill takes two locks before anything disruptive:
 - a local one, `flock` on a file beside the inventory's pending heals, held for the whole run
   (the kernel drops it when the process dies, so a dead run never blocks the next);
-- one on every host it will take down: a directory in the host's /run (gone at reboot), holding the
-  run id, when it was taken and by whom. A second drill refuses, naming the first; a lock older
+- one on every host it will take down, held exactly while its faults are pending (taken just before
+  the first harm, given back after the heal; `mxdrill restore` gives back a dead run's): a directory
+  in the host's /run (gone at reboot), holding the run id, when it was taken and by whom. Preflight
+  only looks at it, so a drill refuses before anything disruptive. A second drill refuses, naming the first; a lock older
   than the stale age (the drill deadline plus the dead-man window: no live drill is that old) is
   taken over, and says so.
 """
@@ -75,15 +77,35 @@ def host_lock_command(run: str, stale_seconds: float, directory: str = HOST_LOCK
     )
 
 
+def host_lock_check_command(run: str, stale_seconds: float, directory: str = HOST_LOCK) -> str:
+    """Like host_lock_command but only looks: `free`, or `held RUN SINCE WHO` (another live run's)."""
+    return (
+        f"d={shlex.quote(directory)}; now=$(date +%s); read r t w < \"$d/owner\" 2>/dev/null; "
+        f"if [ -n \"$r\" ] && [ \"$r\" != {shlex.quote(run)} ] && [ $((now - ${{t:-0}})) -le {int(stale_seconds)} ]; "
+        "then echo \"held $r $t $w\"; else echo free; fi"
+    )
+
+
+def _refuse(remote: Remote, rest: str) -> DrillLocked:
+    other, since, who = (rest.split() + ["?", "?", "?"])[:3]
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(since))) if since.isdigit() else since
+    return DrillLocked(f"{remote.host.name}: another drill (run {other}, from {who}, since {shown}) holds "
+                       f"{HOST_LOCK}; wait for it, or if it is dead run `mxdrill restore` (or remove that directory on the host)")
+
+
+def check_host_lock(remote: Remote, run: str, stale_seconds: float) -> None:
+    """Refuse (DrillLocked) if another live drill holds the host; takes nothing (the fault step takes it)."""
+    word, _, rest = remote.check(host_lock_check_command(run, stale_seconds)).strip().partition(" ")
+    if word == "held":
+        raise _refuse(remote, rest)
+
+
 def take_host_lock(remote: Remote, run: str, stale_seconds: float) -> str | None:
     """Take the host's drill lock; returns a note when a stale lock was taken over, raises DrillLocked if held."""
     answer = remote.check(host_lock_command(run, stale_seconds)).strip()
     word, _, rest = answer.partition(" ")
     if word == "held":
-        other, since, who = (rest.split() + ["?", "?", "?"])[:3]
-        shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(since))) if since.isdigit() else since
-        raise DrillLocked(f"{remote.host.name}: another drill (run {other}, from {who}, since {shown}) holds "
-                          f"{HOST_LOCK}; wait for it, or if it is dead remove that directory on the host")
+        raise _refuse(remote, rest)
     if word == "stale":
         return f"{remote.host.name}: took over a stale drill lock ({rest})"
     return None

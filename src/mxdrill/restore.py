@@ -11,6 +11,7 @@ from collections.abc import Callable
 from mxdrill import pending
 from mxdrill.faults import deadman
 from mxdrill.inventory import Inventory
+from mxdrill.locks import release_host_lock
 from mxdrill.mailhost import mail_hosts
 from mxdrill.remote import RemoteError, Sessions
 from mxdrill.waiting import wait_for
@@ -45,6 +46,7 @@ def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
                         problems += 1
                         continue
                 pending.remove(path, heal.host, heal.fault, heal.run)
+                release_host_lock(host.remote, heal.run)  # the dead run's hold on the host ends with its heal
                 say(f"restore: healed {heal.fault} on {heal.host} (`{heal.heal}`)")
             except Exception as error:  # report every host, then fail: one broken host must not hide another
                 say(f"restore: {heal.host}: {error}")

@@ -32,3 +32,17 @@ def test_the_host_lock_is_taken_once_held_against_others_and_taken_over_when_sta
     assert lock(directory, "run-b").startswith("held run-a ")
     assert lock(directory, "run-b", stale=-1).startswith("stale run-a ")
     assert lock(directory, "run-a").startswith("held run-b ")
+
+
+def test_looking_at_the_host_lock_takes_nothing_and_sees_only_other_live_runs(tmp_path: Path) -> None:
+    from mxdrill.locks import host_lock_check_command
+
+    directory = tmp_path / "mxdrill-drill.lock"
+
+    def look(run: str, stale: float = 3600) -> str:
+        return subprocess.run(["/bin/sh", "-c", host_lock_check_command(run, stale, str(directory))],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert look("run-a") == "free" and not directory.exists()
+    assert lock(directory, "run-a") == "taken"
+    assert look("run-a") == "free" and look("run-b").startswith("held run-a ") and look("run-b", stale=-1) == "free"
