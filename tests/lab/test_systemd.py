@@ -151,7 +151,8 @@ def campaign_inventory(lab_session: manager.LabPaths, tmp_path_factory: pytest.T
     manager.up("shared", topo.DEFAULT_PREFIX, lab_session, say=lambda _m: None, init="systemd")
     inventory = ansible_dir(lab_session, tmp_path_factory.mktemp("campaign") / "inventory")
     with open(inventory.parent / "group_vars" / "all.yml", "a") as shared:
-        shared.write(f"mxdrill_deadman_window: {DEADMAN_WINDOW}\nmxdrill_command_timeout: 5\n")
+        shared.write(f"mxdrill_deadman_window: {DEADMAN_WINDOW}\nmxdrill_command_timeout: 5\n"
+                     "mxdrill_drain_deadline: 2\nmxdrill_mta_settle: 2\n")  # the load-time timing rule
     return inventory
 
 

@@ -50,7 +50,9 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
     """Schedule the heal `command` on the host; returns what is needed to cancel it (and to show it in a plan)."""
     if has_systemd(remote):
         remote.check(
-            f"systemd-run --quiet --unit={shlex.quote(tag)} --on-active={int(window * 1000)}ms "
+            # an explicit description: the default one is the heal text, whose newlines garble the journal
+            f"systemd-run --quiet --unit={shlex.quote(tag)} --description={shlex.quote('mxdrill dead-man switch: heal ' + remote.host.name)} "
+            f"--on-active={int(window * 1000)}ms "
             f"--timer-property={TIMER_ACCURACY} /bin/sh -c {shlex.quote(command)}"
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
