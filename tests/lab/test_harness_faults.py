@@ -78,7 +78,8 @@ def seconds_until_primary_runs(limit: float) -> float:
             break
         time.sleep(0.05)
     seen = subprocess.run(["nsenter", "-t", str(_mx1_pid()), "-m", "-u", "-n", "-p", "sh", "-c",
-                           "ps -eo pid,ppid,args; tail -n 15 /var/log/mail.log 2>/dev/null || journalctl -n 15 --no-pager"], capture_output=True, text=True)
+                           "ps -eo pid,ppid,pgid,args; { cat /var/log/mail.log 2>/dev/null || journalctl --no-pager; } "
+                           "| grep -v 'mail system is not running' | tail -n 25"], capture_output=True, text=True)
     pytest.fail(f"mx1's Postfix was not running again within {limit}s; mx1 now: {seen.stdout}{seen.stderr}")
 
 

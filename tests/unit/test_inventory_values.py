@@ -117,7 +117,8 @@ class Remote:
         self.host = type("Host", (), {"name": "mx1.example.test"})()
 
     def run(self, command: str):
-        return type("Result", (), {"rc": 0 if self.systemd else 1})()
+        asks_for_systemd = "systemd-run" in command
+        return type("Result", (), {"rc": 0 if self.systemd or not asks_for_systemd else 1})()
 
     def check(self, command: str) -> str:
         self.commands.append(command)

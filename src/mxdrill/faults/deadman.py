@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from mxdrill.remote import Remote
+from mxdrill.remote import Remote, RemoteError
 
 DEFAULT_WINDOW_SECONDS = 300.0
 
@@ -57,12 +57,36 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
     # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
-    # POSIX sleep takes whole seconds: round up, so the heal never fires before the window is over
-    script = f"sleep {math.ceil(window)}; {command}"
     remote.check(
-        f"nohup setsid /bin/sh -c {shlex.quote(script)} {shlex.quote(tag)} </dev/null >/dev/null 2>&1 &"
+        f"nohup setsid /bin/sh -c {shlex.quote(_sleeping_script(tag, command, window))} {shlex.quote(tag)} "
+        "</dev/null >/dev/null 2>&1 &"
     )
-    return DeadMan(remote.host.name, "sleep", tag, window, command)
+    switch = DeadMan(remote.host.name, "sleep", tag, window, command)
+    if not _running(remote, tag):
+        raise RemoteError(f"{remote.host.name}: the dead-man's switch {tag} did not start (`/bin/sh`, `sleep` and "
+                          "`setsid` must run there); nothing was harmed")
+    return switch
+
+
+def _sleeping_script(tag: str, command: str, window: float) -> str:
+    """`sleep; heal`, telling the host's mail log that it fired and how the heal went.
+
+    POSIX sleep takes whole seconds: round up, so the heal never fires before the window is over.
+    The log line is the postmaster's evidence that the host healed itself (and the reason if not).
+    """
+    say = f"logger -p mail.notice -t mxdrill -- \"dead-man switch {tag}"
+    return (f"{say} armed for {math.ceil(window)}s\"; sleep {math.ceil(window)}; {say} fired: healing\"; "
+            f"out=$({{ {command}\n}} 2>&1); rc=$?; {say} heal exited $rc: $out\"")
+
+
+def _running(remote: Remote, tag: str) -> bool:
+    """Whether the switch's shell runs (asked for up to 1 s: it was just started in the background)."""
+    return remote.run(_within_a_second(f"pgrep -f -- {shlex.quote(_self_excluding(tag))} >/dev/null")).rc == 0
+
+
+def _within_a_second(condition: str) -> str:
+    """A shell loop that exits 0 as soon as `condition` holds, 1 if it still does not after 1 s."""
+    return f"for _ in 1 2 3 4 5 6 7 8 9 10; do {condition} && exit 0; sleep 0.1; done; exit 1"
 
 
 def disarm(remote: Remote, switch: DeadMan) -> bool:
@@ -76,9 +100,10 @@ def disarm(remote: Remote, switch: DeadMan) -> bool:
         command = f"systemctl stop {unit}.timer {unit}.service 2>/dev/null; ! systemctl is-active --quiet {unit}.timer"
     else:
         pattern = shlex.quote(_self_excluding(switch.tag))
-        # pkill only signals: give the shell a moment to go before asking again (bounded, 1 s).
-        command = (f"pkill -f -- {pattern}; for _ in 1 2 3 4 5 6 7 8 9 10; do "
-                   f"pgrep -f -- {pattern} >/dev/null || exit 0; sleep 0.1; done; exit 1")
+        # setsid made the shell a process group leader: end the group, so its `sleep` goes too;
+        # a signal is only sent, so give them a moment to go before asking again
+        command = (f"for pid in $(pgrep -f -- {pattern}); do kill -- -$pid 2>/dev/null; done; "
+                   + _within_a_second(f"! pgrep -f -- {pattern} >/dev/null"))
     return remote.run(command).rc == 0
 
 
