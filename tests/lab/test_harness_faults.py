@@ -116,11 +116,13 @@ def test_ending_the_drill_never_leaves_the_primary_down(
             proc.kill()
             proc.wait()
     limit = DEADMAN_WINDOW + 10 if sig == "SIGKILL" else 5
-    seconds = seconds_until_primary_runs(limit)
+    try:
+        seconds = seconds_until_primary_runs(limit)
+    finally:  # even after a failure: the next case must start on a healthy lab, not cascade
+        restore_and_check(campaign_inventory, lab)
     RESULTS.append((step, sig, seconds))
     if sig != "SIGKILL":
         assert seconds < 1.0, f"after {sig} the finalizers should have healed the primary already ({seconds:.2f}s)"
-    restore_and_check(campaign_inventory, lab)
 
 
 def test_cutting_the_ssh_path_to_the_primary_leaves_it_to_the_dead_man(
