@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from mxdrill.history import Kind, Record
 
-Status = Literal["pass", "fail", "unknown"]
+Status = Literal["pass", "fail", "not run", "unknown"]
+"""`not run`: the fault never happened (skipped outside the window, deselected, stopped before it), so
+the drill proved nothing about failover, whatever the probes did: never a pass (Jepsen's *unknown*)."""
 
 
 @dataclass(frozen=True)
@@ -145,16 +147,29 @@ def evidence(record: Record) -> list[str]:
 
 
 def scenario_verdict(record: Record) -> Verdict:
-    """The scenario's verdict: fail if a step failed or a probe was lost, duplicated or misplaced."""
+    """The scenario's verdict: fail if a step failed or a probe was lost, duplicated or misplaced;
+    not run if nothing failed but the primary was never faulted."""
     steps = step_outcomes(record)
     delivered = check_delivered_once(record) if expected_probes(record) else None
     failed = [s for s, o in steps.items() if o == "failed"]
-    if delivered is None:
-        status: Status = "fail" if failed else "unknown"
-        detail = "no probe was sent"
-    else:
-        status = "fail" if failed or delivered.status == "fail" else delivered.status
-        detail = delivered.detail
+    detail = delivered.detail if delivered is not None else "no probe was sent"
     if failed:
+        status: Status = "fail"
         detail = "failed steps: " + ", ".join(failed) + "; " + detail
+    elif delivered is not None and delivered.status == "fail":
+        status = "fail"
+    elif not record.of_kind(Kind.FAULT_INJECTED):
+        status = "not run"
+        detail = f"the primary was never faulted ({why_not_run(record)}); {detail}"
+    else:
+        status = delivered.status if delivered is not None else "unknown"
     return Verdict("scenario", status, detail, {"steps": steps})
+
+
+def why_not_run(record: Record) -> str:
+    """The first skipped step and pytest's reason for it, else that the run ended before the fault."""
+    for event in record.of_kind(Kind.STEP_END):
+        if event.data.get("outcome") == "skipped":
+            reason = event.data.get("reason")
+            return f"{event.data['step']} skipped: {reason}" if reason else f"{event.data['step']} skipped"
+    return "the run ended before the fault step"

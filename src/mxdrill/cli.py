@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = lab_commands.add_parser("status", help="each host and service: up or down")
     status.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX)
 
+    init = commands.add_parser("init", help="write a drill repository: hosts.yml, pytest.ini, conftest.py, tests_infra/, reports/")
+    init.add_argument("directory", type=Path, nargs="?", default=Path("."), help="where (default: here); created if needed")
+    init.add_argument("--lab-state-dir", type=Path, default=None,
+                      help="the lab whose inventory hosts.yml gets (default: the running lab's, else ./.lab)")
+
     restore = commands.add_parser("restore", help="heal whatever a dead drill left broken (safe any time)")
     restore.add_argument("--hosts", type=Path, default=Path("hosts.yml"), help="the inventory (default hosts.yml)")
 
@@ -89,12 +94,17 @@ def _show_status(prefix: ipaddress.IPv4Network) -> int:
     return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
 
 
+def _key_paths(paths: manager.LabPaths) -> tuple[str, str]:
+    """The lab's key and known_hosts as absolute paths, so its inventory works from any directory."""
+    ssh_dir = paths.ssh_dir.resolve()
+    return str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
+
+
 def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | None = None) -> int:
     """The running lab's inventory with absolute paths into its state directory, so it works from anywhere."""
     paths = manager.LabPaths(state_dir)
     state = manager.require_running(paths)
-    ssh_dir = paths.ssh_dir.resolve()
-    key_file, known_hosts = str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
+    key_file, known_hosts = _key_paths(paths)
     if ansible_dir is not None:
         files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
         _write_ansible_dir(ansible_dir, files)
@@ -143,6 +153,29 @@ def run_lab(args: argparse.Namespace) -> int:
     return manager.exec_in(args.host, command)
 
 
+def run_init(args: argparse.Namespace) -> int:
+    """A drill repository whose hosts.yml is the lab's (as it runs now), so it runs unchanged against it."""
+    from mxdrill import scaffold
+
+    paths = manager.LabPaths(args.lab_state_dir or manager.running_state_dir() or Path(".lab"))
+    key_file, known_hosts = _key_paths(paths)
+    state = manager.run_state()
+    if state is None:
+        text = ansible_inventory.render(key_file=key_file, known_hosts=known_hosts)
+        note = f"the lab is not up: hosts.yml is the default lab's (keys in {paths.state_dir}); edit it for your own hosts"
+    else:
+        text = ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
+        note = f"hosts.yml is the running lab's ({state.describe()}); edit it for your own hosts"
+    try:
+        written = scaffold.write(args.directory, text)
+    except scaffold.ScaffoldError as error:
+        print(f"mxdrill: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"mxdrill: wrote {', '.join(str(p.relative_to(args.directory)) for p in written)} in {args.directory}; {note}")
+    print(f"mxdrill: next: cd {args.directory} && pytest --hosts=hosts.yml --dry-run, then pytest --hosts=hosts.yml")
+    return 0
+
+
 def run_restore(args: argparse.Namespace) -> int:
     from mxdrill.inventory import InventoryError, load_inventory
     from mxdrill.restore import restore
@@ -162,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_lab(args)
         if args.command == "restore":
             return run_restore(args)
+        if args.command == "init":
+            return run_init(args)
     except LabError as error:
         print(f"mxdrill: {error}", file=sys.stderr)
         return 1

@@ -35,6 +35,17 @@ def deliver_as_harness(probe: smtp.Probe, targets: list[smtp.MxTarget]) -> Await
     return smtp.deliver(probe, targets, helo=smtp.HARNESS_HELO)
 
 
+def sender_targets(inventory: Inventory) -> list[smtp.MxTarget]:
+    """MX hosts as a sender finds them: DNS preference order, mapped to inventory hosts by address."""
+    by_address = {h.address: h for h in inventory.mxs}
+    targets = []
+    for record in dnscheck.mx_records(inventory.domain, inventory.nameserver):
+        for address in dnscheck.addresses(record.exchange, inventory.nameserver):
+            host = by_address.get(address)
+            targets.append(smtp.MxTarget(record.preference, record.exchange, address, host.name if host else "?"))
+    return targets
+
+
 @dataclass(frozen=True)
 class QueuedProbe:
     token: str
@@ -80,6 +91,7 @@ class Drill:
     deliver: Deliver = deliver_as_harness
     passed: set[str] = field(default_factory=set)
     cursors: dict[str, str] = field(default_factory=dict)
+    run_cursors: dict[str, str] = field(default_factory=dict)  # the run's first cursor per host: site checks read from it
     targets: list[smtp.MxTarget] = field(default_factory=list)
     backup_role: str = "unknown"
     fault: Faults | None = None
@@ -173,19 +185,13 @@ class Drill:
                            fault=self.scenario.fault, faulted=[h.name for h in self.scenario.down])
         for name, host in self.hosts.items():
             self.cursors[name] = host.log.cursor()
+            self.run_cursors.setdefault(name, self.cursors[name])
             self.record.append(Kind.HOST_FACTS, host=name, mta=host.mta.version(), log=host.log.describe())
         self.backup_role = self.backup.mta.delivery_role(self.inventory.domain)
 
     def resolve_targets(self) -> list[smtp.MxTarget]:
-        """MX hosts as a sender finds them: DNS preference order, mapped to inventory hosts by address."""
-        by_address = {h.address: h for h in self.inventory.mxs}
-        targets = []
-        for record in dnscheck.mx_records(self.inventory.domain, self.inventory.nameserver):
-            for address in dnscheck.addresses(record.exchange, self.inventory.nameserver):
-                host = by_address.get(address)
-                targets.append(smtp.MxTarget(record.preference, record.exchange, address, host.name if host else "?"))
-        self.targets = targets
-        return targets
+        self.targets = sender_targets(self.inventory)
+        return self.targets
 
     # --- probes -------------------------------------------------------------------------------
 

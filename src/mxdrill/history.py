@@ -60,7 +60,7 @@ KIND_DATA: dict[Kind, str] = {
     Kind.EVIDENCE: "a line from a host (mail log, queue) that proves a probe's path: line",
     Kind.WAIT: "a wait on an MTA, with its length: what, seconds",
     Kind.PHASE_END: "a phase of the drill ended: name, seconds",
-    Kind.STEP_END: "a step of the drill ended: step, when (setup, call, teardown), outcome",
+    Kind.STEP_END: "a step of the drill ended: step, when (setup, call, teardown), outcome, reason (of a skip)",
 }
 
 

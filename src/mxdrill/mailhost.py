@@ -42,12 +42,13 @@ def mail_hosts(inventory: Inventory, sessions: Sessions, detect: bool = True) ->
     """
     primary = Postfix(sessions[inventory.primary], detect)
     folders = functools.cache(lambda: primary.mailbox_paths(inventory.recipients))
+    folders_of = functools.cache(lambda recipient: primary.mailbox_paths([recipient]))
     found = {}
     for host in inventory.mxs:
         remote = sessions[host]
         found[host.name] = MailHost(
             host, remote, Postfix(remote, detect), log_source(host, remote),
-            MaildirStore(remote, host.mailbox_base, inventory.storage_fstype, folders),
+            MaildirStore(remote, host.mailbox_base, inventory.storage_fstype, folders, folders_of),
         )
     return found
 

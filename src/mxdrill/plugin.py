@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import testinfra.host
 
 from mxdrill import inventory as inventory_module
-from mxdrill import pending, report, steps
+from mxdrill import pending, report, site, steps
+from mxdrill.collection import add_packaged_suites
 from mxdrill.drill import Drill
 from mxdrill.faults import Nemesis
 from mxdrill.history import History, Kind
@@ -63,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     help="allow disruptive steps (stopping the primary) outside a declared maintenance window")
     group.addoption("--dry-run", dest="mxdrill_dry_run", action="store_true", default=False,
                     help="print the drill's plan (commands, hosts, order, heals) and touch nothing")
+    group.addoption("--require-drill", dest="mxdrill_require_drill", action="store_true", default=None,
+                    help="exit non-zero unless every drill failed the primary over and passed (for schedulers: "
+                         "a drill skipped outside its window is not a pass); default: ini mxdrill_require_drill")
+    parser.addini("mxdrill_suites", "collect mxdrill's own drill suites in a drill run (false: only your checks run)",
+                  type="bool", default=True)
+    parser.addini("mxdrill_require_drill", "exit non-zero unless every drill ran its failover and passed", type="bool", default=False)
     parser.addini("mxdrill_hosts", "default inventory path", default="hosts.yml")
     parser.addini("mxdrill_probes", "probe mails per phase", default="3")
     parser.addini("mxdrill_reports", "report directory", default="reports")
@@ -91,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
+    config.stash[DRILL_RUN_KEY] = drill_run
     if drill_run:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
         _bound_every_test(config, inv.drill_deadline)
@@ -138,6 +147,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         Path(hold_file + ".reached").touch()
         poll_until(lambda: not Path(hold_file).exists(), 120, f"the hold file {hold_file} to go")
     return result
+
+
+DRILL_RUN_KEY = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: they select among the drill's items too
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash.get(DRILL_RUN_KEY, False) and config.getini("mxdrill_suites"):
+        add_packaged_suites(session, items)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -243,6 +261,7 @@ def probes_per_phase(pytestconfig: pytest.Config) -> int:
 def drill(
     request: pytest.FixtureRequest, scenario: Scenario, inventory: inventory_module.Inventory,
     hosts: dict[str, MailHost], history: History, run_id: str, probes_per_phase: int, drill_lock: LocalLock,
+    run_cursors: dict[str, str],
 ) -> Iterator[Drill]:
     """One drill per scenario, with its own record; its heals are registered here, before any step runs.
 
@@ -252,7 +271,8 @@ def drill(
     drill_id = f"{run_id}-{scenarios(inventory).index(scenario) + 1}"
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
-    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase, local_lock=drill_lock)
+    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase, local_lock=drill_lock,
+                  run_cursors=run_cursors)
 
     def heal_everything() -> None:
         problems = nemesis.heal_all()
@@ -267,6 +287,43 @@ def drill(
         state.remove_probes()
 
 
+# --- fixtures for a postmaster's own checks (their tests_infra/), like testinfra's `host` -----------
+
+@pytest.fixture(scope="session")
+def run_cursors() -> dict[str, str]:
+    """Each MX's mail-log cursor when the run's first drill began (site checks read from there)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def infra_host(inventory: inventory_module.Inventory, sessions: Sessions) -> Callable[[str], testinfra.host.Host]:
+    """`infra_host("mx2")`: testinfra's Host (file, service, mount_point, ...) for a declared host."""
+    return lambda name: site.facts(inventory, sessions, name)
+
+
+@pytest.fixture(scope="session")
+def mail_log(inventory: inventory_module.Inventory, hosts: dict[str, MailHost], run_cursors: dict[str, str]) -> site.MailLog:
+    """`mail_log.events("mx2")`, `.lines("mx2")`, `.trails(message_id)`: the MXs' logs since the drill began."""
+    return site.MailLog(inventory, hosts, run_cursors)
+
+
+@pytest.fixture(scope="session")
+def mailbox(inventory: inventory_module.Inventory, hosts: dict[str, MailHost]) -> site.Mailboxes:
+    """`mailbox.find(message_id, recipient)`: MX -> paths of that mail in the recipient's mailbox."""
+    return site.Mailboxes(inventory, hosts)
+
+
+@pytest.fixture(scope="session")
+def send_probe(pytestconfig: pytest.Config, inventory: inventory_module.Inventory, mailbox: site.Mailboxes,
+               run_id: str) -> Iterator[site.ProbeSender]:
+    """`send_probe("sales@example.com")`: one probe sent as a real sender would, waited for in a mailbox;
+    removed at the end of the run (unless --keep-probes)."""
+    sender = site.ProbeSender(inventory, mailbox, f"{run_id}-site")
+    yield sender
+    if not (pytestconfig.getoption("mxdrill_keep_probes") or inventory.keep_probes):
+        sender.remove_all()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     inv = config.stash.get(INVENTORY_KEY, None)
     if inv is None:
@@ -276,13 +333,31 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"mxdrill: pid {os.getpid()}"]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """The drill's numbers at the end of the run: who took the probes, failover and drain seconds."""
+def require_drill(config: pytest.Config) -> bool:
+    option = config.getoption("mxdrill_require_drill")
+    return bool(config.getini("mxdrill_require_drill") if option is None else option)
+
+
+def run_verdict(config: pytest.Config) -> str:
+    """The run's verdict over every drill of it (NOT RUN when none ran)."""
     history = config.stash.get(HISTORY_KEY, None)
-    if history is None or not history.scenarios():
+    return report.overall(report.results(history) if history is not None else [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The verdict first, then each drill's numbers: who took the probes, failover and drain seconds."""
+    history = config.stash.get(HISTORY_KEY, None)
+    required = require_drill(config) and config.stash.get(DRILL_RUN_KEY, False)
+    if (history is None or not history.scenarios()) and not required:
         return
     terminalreporter.section("mxdrill")
-    for result in report.results(history):
+    verdict = run_verdict(config)
+    colour = {"PASS": {"green": True}, "FAIL": {"red": True}}.get(verdict, {"yellow": True})
+    drills = len(history.scenarios()) if history is not None else 0
+    terminalreporter.write_line(f"mxdrill: {verdict} ({drills} drill{'s' if drills != 1 else ''})"
+                                + (" — --require-drill: this run exits non-zero" if required and verdict != "PASS" else ""),
+                                bold=True, **colour)
+    for result in report.results(history) if history is not None else []:
         for line in report.terminal_lines(result):
             terminalreporter.write_line(line)
     pool = config.stash.get(SESSIONS_KEY, None)
@@ -303,13 +378,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     step = steps.by_test_name(getattr(item, "originalname", item.name))
     history = item.config.stash.get(HISTORY_KEY, None)
     if scenario is not None and step is not None and history is not None and (outcome.when == "call" or outcome.outcome != "passed"):
-        history.record(scenario.id).append(Kind.STEP_END, step=step.name, when=outcome.when, outcome=outcome.outcome)
+        reason = outcome.longrepr[2] if outcome.skipped and isinstance(outcome.longrepr, tuple) else None
+        history.record(scenario.id).append(Kind.STEP_END, step=step.name, when=outcome.when, outcome=outcome.outcome,
+                                           **({"reason": reason.removeprefix("Skipped: ")} if reason else {}))
     return outcome
+
+
+REQUIRED_DRILL_MISSING = 1  # pytest's "tests failed": a scheduler sees a drill that proved nothing as a failure
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the reports; a failure here is reported but never changes the drill's verdict."""
     config = session.config
+    if require_drill(config) and config.stash.get(DRILL_RUN_KEY, False) and session.exitstatus == 0 \
+            and run_verdict(config) != "PASS":
+        session.exitstatus = REQUIRED_DRILL_MISSING
     history = config.stash.get(HISTORY_KEY, None)
     report_dir = config.stash.get(REPORT_DIR_KEY, None)
     if history is None or not history.scenarios() or report_dir is None:

@@ -30,7 +30,7 @@ class DrillResult:
     """One scenario's outcome, as the report shows it."""
 
     scenario: str
-    verdict: str  # pass / fail / unknown
+    verdict: str  # pass / fail / not run / unknown (checker.Status)
     detail: str
     failover: float | None
     drain: float | None
@@ -40,9 +40,12 @@ class DrillResult:
 
 
 def overall(results: list[DrillResult]) -> str:
+    """FAIL beats NOT RUN beats PASS: a run is a pass only if every drill in it failed over and passed."""
     if any(r.verdict == "fail" for r in results):
         return "FAIL"
-    if results and all(r.verdict == "pass" for r in results):
+    if not results or any(r.verdict == "not run" for r in results):
+        return "NOT RUN"
+    if all(r.verdict == "pass" for r in results):
         return "PASS"
     return "UNKNOWN"
 
@@ -174,7 +177,7 @@ def timeline_svg(history: History, hosts: list[str]) -> str:
 
 def html_page(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], svg: str, phases: list[tuple[str, float]]) -> str:
     verdict = overall(results)
-    color = {"PASS": "#16a34a", "FAIL": "#dc2626"}.get(verdict, "#6b7280")
+    color = {"PASS": "#16a34a", "FAIL": "#dc2626", "NOT RUN": "#d97706"}.get(verdict, "#6b7280")
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>mxdrill: " + verdict + "</title>",
         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#111}"

@@ -53,7 +53,7 @@ def start_drill(inventory: Path, step: str, hold: Path, tmp_path: Path) -> subpr
     hold.touch()
     env = os.environ | {"MXDRILL_HOLD_AFTER": step, "MXDRILL_HOLD_FILE": str(hold)}
     argv = [sys.executable, "-m", "pytest", f"--hosts={inventory}", f"--reports={tmp_path / 'reports'}",
-            "-p", "no:cacheprovider", "-q", "tests_infra/test_failover.py"]
+            "-p", "no:cacheprovider", "-q", "-k", "TestFailover"]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -164,7 +164,7 @@ def test_a_second_drill_against_the_same_primary_refuses_naming_the_first(
         wait_reached(first, hold)
         second = subprocess.run(
             [sys.executable, "-m", "pytest", f"--hosts={other}", f"--reports={tmp_path / 'second'}", "-p", "no:cacheprovider",
-             "-q", "tests_infra/test_failover.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
+             "-q", "-k", "TestFailover"], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
         assert "another drill (run " in second.stdout and "holds /run/mxdrill-drill.lock" in second.stdout, second.stdout[-3000:]
         hold.unlink()

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A user's directory: the lab inventory and its key paths, our ini settings, no conftest of ours."""
-    pytester.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\n")
+    """A user's directory: the lab inventory and its key paths, our ini settings, no conftest of ours;
+    without mxdrill's drill suites (they would reach for the lab: tests that want them say so)."""
+    pytester.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\nmxdrill_suites = false\n")
     shutil.copy(REPO / "hosts.yml", pytester.path / "hosts.yml")
     (pytester.path / ".lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):  # declared in hosts.yml; checked before any run
@@ -161,7 +162,7 @@ def test_in_a_users_directory_each_step_is_bounded_by_the_drill_deadline(project
     """pytest-timeout's bound comes from mxdrill's own pyproject here; a user's directory has none."""
     project.makepyfile("def test_bound(pytestconfig):\n    assert pytestconfig.option.timeout == 900\n")
     assert project.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider").ret == 0
-    project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra\ntimeout = 42\n")
+    project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra\ntimeout = 42\nmxdrill_suites = false\n")
     project.makepyfile("def test_bound(pytestconfig):\n    assert pytestconfig.getini('timeout') == '42'\n    assert pytestconfig.option.timeout is None\n")
     assert project.runpytest_subprocess("--hosts=hosts.yml", "-p", "no:cacheprovider").ret == 0
 

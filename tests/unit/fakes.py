@@ -137,7 +137,11 @@ class FakeStore:
         copies = Counter({t: n for t, n in self.world.mailbox.items() if t.startswith(f"mxdrill-{run_id}-")})
         return MailboxScan(self.host, "/var/mail/vhosts", SHARED, "fuse.sshfs", copies, {t: [f"/new/{t}"] for t in copies})
 
-    def remove(self, run_id: str) -> int:
+    def find(self, message_id: str, recipient: str) -> list[str]:
+        token = message_id.strip("<>").split("@")[0]
+        return [f"/new/{token}"] * self.world.mailbox.get(token, 0)
+
+    def remove(self, run_id: str, recipients: list[str] | None = None) -> int:
         mine = [t for t in self.world.mailbox if t.startswith(f"mxdrill-{run_id}-")]
         for token in mine:
             del self.world.mailbox[token]

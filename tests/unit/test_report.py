@@ -13,10 +13,12 @@ def result(name: str = "mx1->mx2:stop", verdict: str = "pass", failover: float |
     return report.DrillResult(name, verdict, "detail", failover, drain, {"sent": 3}, {"stopped": "passed"}, [])
 
 
-def test_overall_verdict_fail_wins_and_empty_is_unknown() -> None:
+def test_overall_verdict_fail_wins_then_not_run_and_empty_is_not_run() -> None:
     assert report.overall([result(), result(verdict="fail")]) == "FAIL"
     assert report.overall([result()]) == "PASS"
-    assert report.overall([]) == "UNKNOWN"
+    assert report.overall([result(), result(verdict="not run")]) == "NOT RUN"
+    assert report.overall([result(verdict="fail"), result(verdict="not run")]) == "FAIL"
+    assert report.overall([]) == "NOT RUN"  # no drill ran: nothing was proven
 
 
 def test_markedly_worse_times_are_flagged_small_noise_is_not() -> None:

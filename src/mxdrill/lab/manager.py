@@ -50,6 +50,7 @@ BACKUPS_FILE = topo.RUN_DIR / "backups"
 INIT_FILE = topo.RUN_DIR / "init"
 PREFIX_FILE = topo.RUN_DIR / "prefix"
 KEYS_FILE = topo.RUN_DIR / "keys.sha256"
+STATE_DIR_FILE = topo.RUN_DIR / "state-dir"  # where its keys are: `mxdrill init` finds the lab from anywhere
 LOCK_FILE = Path("/run/mxdrill-lab.lock")
 UP_DEADLINE_SECONDS = 60.0
 
@@ -236,6 +237,16 @@ def _write_state(state: RunState, keys: configs.LabKeys) -> None:
     KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
 
 
+def _record_state_dir(paths: LabPaths) -> None:
+    STATE_DIR_FILE.write_text(f"{paths.state_dir.resolve()}\n")
+
+
+def running_state_dir() -> Path | None:
+    """The state directory the running lab was brought up with (its SSH key and known_hosts)."""
+    text = _read(STATE_DIR_FILE)
+    return Path(text) if text and run_state() is not None else None
+
+
 def require_running(paths: LabPaths) -> RunState:
     """The running lab's state, checked to belong to this state directory; LabError otherwise."""
     state = run_state()
@@ -335,6 +346,7 @@ def up(
             state = None
         change = plan_change(state, wanted, keys)
         if change is not None and not change.boot and not change.stop:
+            _record_state_dir(paths)
             say(f"already up ({wanted.describe()}), every service answers")
             return
         if change is not None:
@@ -352,6 +364,7 @@ def up(
             say(f"building network {prefix} on bridge {topo.BRIDGE}")
         network.build(prefix, lab_hosts)
         _write_state(wanted, keys)
+        _record_state_dir(paths)
         _boot_and_wait(to_boot, wanted, keys, say)
         say(f"up in {time.monotonic() - started:.1f}s ({wanted.describe()}); ssh config: {paths.ssh_dir / 'ssh_config'}")
 

@@ -33,8 +33,12 @@ class MailboxStore(Protocol):
     def scan(self, run_id: str) -> MailboxScan:
         """Every copy of every probe of run `run_id`, with its storage location."""
         ...
-    def remove(self, run_id: str) -> int:
-        """Delete run `run_id`'s probes (and nothing else); returns how many copies went."""
+    def find(self, message_id: str, recipient: str) -> list[str]:
+        """The paths of the mails with this Message-Id in `recipient`'s mailbox (a user's own check)."""
+        ...
+    def remove(self, run_id: str, recipients: list[str] | None = None) -> int:
+        """Delete run `run_id`'s probes (and nothing else) from the drill's recipients' mailboxes, or
+        from those of `recipients`; returns how many copies went."""
         ...
 
 

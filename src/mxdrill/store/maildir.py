@@ -30,9 +30,14 @@ def maildir_dirs(base: str, relative_paths: list[str]) -> list[str]:
     return dirs
 
 
+def ere_escape(text: str) -> str:
+    """`text` as a literal in a POSIX extended regex (Python's re.escape also escapes `-`, which grep 3.8 warns of)."""
+    return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
+
+
 def probe_header_pattern(run_id: str) -> str:
     """grep -E pattern of the Message-Id header of this run's probes (and of no other mail)."""
-    return f"^Message-Id: <mxdrill-{re.escape(run_id)}-[0-9]+@"
+    return f"^Message-Id: <mxdrill-{ere_escape(run_id)}-[0-9]+@"
 
 
 def scan_command(base: str, dirs: list[str], run_id: str) -> str:
@@ -75,6 +80,7 @@ class MaildirStore:
     base: str
     fstype: str
     folders: Callable[[], list[str]]
+    folders_of: Callable[[str], list[str]] = lambda recipient: []  # one recipient's Maildirs (asked of the MTA)
     _dirs: list[str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -90,10 +96,22 @@ class MaildirStore:
         output = self.remote.check(scan_command(self.base, self.dirs(), run_id))
         return parse_scan(self.host, self.base, output, self.fstype)
 
-    def remove(self, run_id: str) -> int:
-        """Delete this drill's probe files (and only them); returns how many were removed."""
+    def find(self, message_id: str, recipient: str) -> list[str]:
+        """The files in `recipient`'s Maildir whose Message-Id header is `message_id` (any mail, not only probes)."""
+        dirs = " ".join(shlex.quote(d) for d in maildir_dirs(self.base, self.folders_of(recipient)))
+        if not dirs:
+            return []
+        pattern = shlex.quote(f"^Message-Id:[[:space:]]*<{ere_escape(message_id.strip('<>'))}>")
+        return self.remote.check(f"grep -s -r -i -l -E {pattern} {dirs}; true").splitlines()
+
+    def remove(self, run_id: str, recipients: list[str] | None = None) -> int:
+        """Delete this drill's probe files (and only them) from the drill's recipients' Maildirs, or
+        from those of `recipients`; returns how many were removed."""
         pattern = probe_header_pattern(run_id)
-        dirs = " ".join(shlex.quote(d) for d in self.dirs())
+        chosen = self.dirs() if recipients is None else [d for r in recipients for d in maildir_dirs(self.base, self.folders_of(r))]
+        if not chosen:
+            return 0
+        dirs = " ".join(shlex.quote(d) for d in chosen)
         # NUL-separated names: a planted file name with a newline must not make root delete another path.
         output = self.remote.check(
             f"grep -s -r -i -l -Z -E {shlex.quote(pattern)} {dirs} | xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; true"

@@ -1,0 +1,1 @@
+../src/mxdrill/templates/tests_infra/test_site.py
