@@ -17,17 +17,18 @@ One idea per module, each depending only on those above it:
 - `vars_dirs`: group_vars/ and host_vars/ beside the inventory.
 - `ssh_args`: the ProxyJump / ProxyCommand in ansible_ssh_common_args and ansible_ssh_extra_args.
 - `schema`: mxdrill's groups and variables, each variable declared once with its type, default and hint.
-- `model`: the frozen `Inventory` and `Host` the rest of mxdrill uses.
+- `model`: the frozen `Inventory` and `Host` the rest of mxdrill uses, and `Fleet`, one Inventory per domain.
 - `checks`: the rules across hosts (one primary, backups behind it, distinct addresses, one domain).
-- `load`: `load_inventory`, which runs all of the above, `check_files`, and `merged_vars`.
+- `domains`: a fleet's MXs split by their mxdrill_domain, and those rules applied per domain.
+- `load`: `load_inventory` and `load_fleet`, which run all of the above, `check_files`, and `merged_vars`.
 
 This package re-exports what callers use, so `from mxdrill.inventory import load_inventory` and
 `mxdrill.inventory.load_inventory` keep working wherever they are written.
 """
 
 from mxdrill.inventory.ansible import ALL_CHILDREN, ALL_VARS, GROUP_SECTIONS
-from mxdrill.inventory.load import check_files, load_inventory, merged_vars
-from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
+from mxdrill.inventory.load import check_files, load_fleet, load_inventory, merged_vars
+from mxdrill.inventory.model import Fleet, Host, Inventory, ServiceControl, SshSettings
 from mxdrill.inventory.schema import (
     DOMAIN_VARS,
     HINTS,
@@ -44,6 +45,6 @@ from mxdrill.inventory.source import MERGE_TAG, InventoryError, KeyPath, dotted
 __all__ = [
     "ALL_CHILDREN", "ALL_VARS", "DOMAIN_VARS", "GROUP_SECTIONS", "HINTS", "ITEM_HINTS", "KNOWN_MXDRILL_VARS",
     "KNOWN_VARS", "MERGE_TAG", "OPTIONAL_ROLES", "REQUIRED", "ROLE_GROUPS", "SECRET_VARS",
-    "Host", "Inventory", "InventoryError", "KeyPath", "ServiceControl", "SshSettings",
-    "check_files", "dotted", "load_inventory", "merged_vars",
+    "Fleet", "Host", "Inventory", "InventoryError", "KeyPath", "ServiceControl", "SshSettings",
+    "check_files", "dotted", "load_fleet", "load_inventory", "merged_vars",
 ]

@@ -2,9 +2,10 @@
 on an inventory that types alone would accept.
 
 A drill stops exactly one primary and expects a backup to take its mail, so there must be exactly one
-primary, at least one backup and no host in both roles; senders try MXs by preference, so each backup
-needs a greater MX priority than the primary; the drill tells MXs apart by address, so no two may share
-one; domain-wide settings are read from the primary, so another host saying otherwise is a mistake;
+primary (per mail domain: `domains` splits a fleet), at least one backup and no host in both roles;
+senders try MXs by preference, so each backup needs a greater MX priority than its primary; the drill
+tells MXs apart by address, so no two may share one; domain-wide settings are read from the primary,
+so another host saying otherwise is a mistake;
 and the timings must fit together, or the host's own dead-man's switch would restart the primary in
 the middle of a drill that is still working (`check_timing` says how). Each rule raises an
 InventoryError at the key the user has to change.
@@ -41,16 +42,20 @@ class Loaded:
 # --- roles ------------------------------------------------------------------------------------------
 
 def role_members(layout: Layout, source: Source) -> dict[str, dict[str, KeyPath]]:
-    """Role group -> {host: where listed}, checked: one primary, some backups, at most one of the rest."""
+    """Role group -> {host: where listed}, checked: some primaries, some backups, at most one of the rest.
+
+    How many primaries is a question for each mail domain, so `domains.split_domains` asks it once
+    the hosts' variables say which domain each MX serves.
+    """
     roles = {group: layout.members(group) if group in layout.groups else {} for group in ROLE_GROUPS}
     _require_group(layout, source, "mxdrill_primary", "the primary MX (the one the drill stops)")
     _require_group(layout, source, "mxdrill_backup", "a backup MX (one that must take the mail)")
-    for group in ("mxdrill_primary", *OPTIONAL_ROLES):
-        _at_most_one(roles[group], group, source)
-    primary = next(iter(roles["mxdrill_primary"]))
-    if primary in roles["mxdrill_backup"]:
-        raise source.error(roles["mxdrill_backup"][primary],
-                           f"{primary} is the primary already: a host is either primary or backup, not both")
+    for group in OPTIONAL_ROLES:
+        at_most_one(roles[group], group, source)
+    for primary in roles["mxdrill_primary"]:
+        if primary in roles["mxdrill_backup"]:
+            raise source.error(roles["mxdrill_backup"][primary],
+                               f"{primary} is the primary already: a host is either primary or backup, not both")
     return roles
 
 
@@ -65,7 +70,8 @@ def _require_group(layout: Layout, source: Source, name: str, what: str) -> None
         raise source.error(layout.groups[name].key, f"no host: add {what} under {where}")
 
 
-def _at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> None:
+def at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> None:
+    """A role one host plays (for the whole inventory, or for one domain): the second host listed is the mistake."""
     if len(members) > 1:
         first, second = list(members)[:2]
         raise source.error(members[second], f"{group} takes exactly one host and has {first} already")
@@ -74,6 +80,7 @@ def _at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> Non
 # --- the MXs ----------------------------------------------------------------------------------------
 
 def check_mx_priorities(primary: Loaded, backups: list[Loaded]) -> None:
+    """Senders try the lowest MX priority first: a backup at or below its primary's would take the mail first."""
     for mx in (primary, *backups):
         if mx.host.mx_priority is None:
             raise mx.error("mxdrill_mx_priority",
@@ -94,27 +101,40 @@ def _address_key(address: str) -> str:
         return address.lower().removesuffix(".")
 
 
-def check_distinct_addresses(mxs: list[Loaded]) -> None:
-    """The drill tells the MXs apart by address; two MXs on one address cannot be told apart."""
+def check_distinct_addresses(mxs: list[Loaded], domains: dict[str, str] | None = None) -> None:
+    """The drill tells the MXs apart by address; two MXs on one address cannot be told apart.
+
+    In a fleet the rule spans every domain (one address cannot be two domains' MX in a drill either);
+    `domains` (MX name -> its mail domain) lets the message say which domain the address belongs to.
+    """
     owners: dict[str, str] = {}
     for mx in mxs:
         address = _address_key(mx.host.address)
         if address in owners:
+            owner = owners[address]
+            other = f" (an MX of {domains[owner]})" if domains and domains[owner] != domains[mx.host.name] else ""
             raise mx.error("ansible_host",
-                           f"address {mx.host.address} is {owners[address]}'s already: each MX needs its own "
+                           f"address {mx.host.address} is {owner}'s already{other}: each MX needs its own "
                            "(a shared virtual address goes in mxdrill_vip)")
         owners[address] = mx.host.name
 
 
-def check_domain_vars_agree(primary: Loaded, others: list[Loaded]) -> None:
-    """Domain-wide settings come from the primary: another host saying otherwise is a mistake."""
+ONCE_FOR_ALL = "set it once in all.vars (or group_vars/all.yml)"
+"""Where a one-domain inventory sets its domain-wide variables."""
+
+
+def check_domain_vars_agree(primary: Loaded, others: list[Loaded], advice: str = ONCE_FOR_ALL) -> None:
+    """Domain-wide settings come from the primary: another host saying otherwise is a mistake.
+
+    `advice` says where to set them instead: all.vars for one domain, the domain's group in a fleet.
+    """
     for other in others:
         for name in sorted(DOMAIN_VARS & other.variables.keys()):
             mine, theirs = primary.variables.get(name), other.variables[name]
             if mine is None or mine.value != theirs.value:
                 shown = describe(mine.value) if mine else "nothing"
                 raise theirs.error(f"{name} is domain-wide and taken from the primary {primary.host.name}, "
-                                   f"which has {shown}: set it once in all.vars (or group_vars/all.yml)")
+                                   f"which has {shown}: {advice}")
 
 
 # --- names ------------------------------------------------------------------------------------------

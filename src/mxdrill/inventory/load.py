@@ -1,12 +1,14 @@
-"""The ways in: `load_inventory` reads, checks and resolves an inventory in one go, `check_files`
+"""The ways in: `load_inventory` reads, checks and resolves an inventory in one go (`load_fleet` one of
+several mail domains, into one Inventory per domain), `check_files`
 later makes sure the local files it names can be read, and `merged_vars` shows each host's variables
 as merged, before any check, the way `ansible-inventory --list` shows them (to compare the two).
 
 Loading runs the stages in the order their errors make sense to a user: the file itself (YAML, or
 INI when it is INI-shaped), then the Ansible structure (with mxdrill's names vetted as they are
-read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the domain's
-variables, and last the rules across hosts (the timing of the dead-man's switch among them). The first problem stops it, as one InventoryError at its
-file and line. Hosts without an mxdrill role are the user's own and are left alone.
+read), group_vars/ and host_vars/ beside it, the roles, each role host's variables, the mail
+domains and their variables, and last the rules across hosts (the timing of the dead-man's switch
+among them). The first problem stops it, as one InventoryError at its file and line. Hosts without
+an mxdrill role are the user's own and are left alone.
 """
 
 import os
@@ -14,20 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from mxdrill.inventory import ssh_args
-from mxdrill.inventory.ansible import ALL_VARS, Collector, Layout, collect
-from mxdrill.inventory.checks import (
-    Loaded,
-    check_distinct_addresses,
-    check_domain_vars_agree,
-    check_host_names,
-    check_mx_priorities,
-    check_timing,
-    role_members,
-)
-from mxdrill.inventory.model import Host, Inventory, ServiceControl, SshSettings
+from mxdrill.inventory.ansible import Collector, Layout, collect
+from mxdrill.inventory.checks import Loaded, check_host_names, role_members
+from mxdrill.inventory.domains import Domain, check_domain_not_shadowed, check_domains, split_domains
+from mxdrill.inventory.model import Fleet, Host, Inventory, ServiceControl, SshSettings
 from mxdrill.inventory.ini import is_ini, read_ini
-from mxdrill.inventory.schema import ROLE_GROUPS, DomainVars, HostVars, validate, vet_group, vet_var
-from mxdrill.inventory.source import InventoryError, Source, dotted, parse_document, read_text
+from mxdrill.inventory.schema import OPTIONAL_ROLES, ROLE_GROUPS, HostVars, validate, vet_group, vet_var
+from mxdrill.inventory.source import InventoryError, KeyPath, Source, dotted, parse_document, read_text
 from mxdrill.inventory.vars_dirs import attach
 
 LOCAL_PATH_VARS = ("ansible_ssh_private_key_file", "mxdrill_known_hosts")
@@ -57,14 +52,48 @@ def merged_vars(path: str | Path) -> dict[str, dict[str, Any]]:
             for name, entry in layout.hosts.items()}
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Load, validate and resolve an inventory; raise InventoryError (file:line: key: message) if broken."""
-    layout = read_layout(path)
-    source = layout.source
-    members = role_members(layout, source)
-    check_host_names(members, source)
-    base = Path(path).absolute().parent
+def load_fleet(path: str | Path) -> Fleet:
+    """Load, validate and resolve an inventory of one or more mail domains, one Inventory per domain;
+    raise InventoryError (file:line: key: message) if broken. See `domains` for how MXs find their domain."""
+    domains, loaded = _load_domains(path)
+    return Fleet(path=Path(path), domains=[_inventory(path, domain, loaded) for domain in domains],
+                 hosts={name: item.host for name, item in loaded.items()})
 
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Load, validate and resolve an inventory; raise InventoryError (file:line: key: message) if broken.
+
+    An inventory of several mail domains (a fleet, see `load_fleet`) is refused, not cut to its first
+    domain: every caller drills one domain, and drilling the first of four would report the drill
+    passed while three domains went untested, or stop example.test's primary for a user who meant
+    example2.test. The error names the domains, at the primary that made the inventory a fleet.
+    """
+    domains, loaded = _load_domains(path)
+    if len(domains) > 1:
+        second = domains[1].primary
+        names = ", ".join(domain.name for domain in domains)
+        raise second.inventory.error(second.listed, f"this inventory holds {len(domains)} mail domains ({names}) "
+                                                    "and this command drills one: use a fleet-aware command, "
+                                                    "or an inventory of one domain")
+    return _inventory(path, domains[0], loaded)
+
+
+def _load_domains(path: str | Path) -> tuple[list[Domain], dict[str, Loaded]]:
+    """Every stage of loading but the last: the checked domains, and every role host by name in file order."""
+    layout = read_layout(path)
+    members = role_members(layout, layout.source)
+    check_host_names(members, layout.source)
+    loaded = _role_hosts(layout, members, Path(path).absolute().parent)
+    primaries = [loaded[name] for name in members["mxdrill_primary"]]
+    if len(primaries) > 1:
+        check_domain_not_shadowed(layout, primaries)
+    domains = split_domains(primaries, [loaded[name] for name in members["mxdrill_backup"]])
+    check_domains(domains, list(loaded.values()))
+    return domains, loaded
+
+
+def _role_hosts(layout: Layout, members: dict[str, dict[str, KeyPath]], base: Path) -> dict[str, Loaded]:
+    """Each host with an mxdrill role, its variables merged and validated; the user's other hosts are left alone."""
     loaded: dict[str, Loaded] = {}
     for name, entry in layout.hosts.items():
         roles = frozenset(ROLE_GROUPS[g] for g, hosts in members.items() if name in hosts)
@@ -72,17 +101,24 @@ def load_inventory(path: str | Path) -> Inventory:
             continue  # one of the user's own Ansible hosts
         variables = layout.effective_vars(entry)
         listed = next(hosts[name] for g, hosts in members.items() if name in hosts)
-        settings = validate(HostVars, variables, source, listed)
-        loaded[name] = Loaded(_build_host(name, roles, settings, base), variables, listed, source)
+        settings = validate(HostVars, variables, layout.source, listed)
+        loaded[name] = Loaded(_build_host(name, roles, settings, base), variables, listed, layout.source)
+    return loaded
 
-    primary = loaded[next(iter(members["mxdrill_primary"]))]
-    backups = [loaded[name] for name in members["mxdrill_backup"]]
-    domain = validate(DomainVars, primary.variables, source, ALL_VARS)
-    check_domain_vars_agree(primary, [h for h in loaded.values() if h is not primary])
-    check_mx_priorities(primary, backups)
-    check_distinct_addresses([primary, *backups])
-    check_timing(domain, primary)
 
+SHARED_ROLES = frozenset(ROLE_GROUPS[group] for group in OPTIONAL_ROLES)
+"""The roles a host plays for every domain of a fleet: storage, DNS, sender."""
+
+
+def _inventory(path: str | Path, served: Domain, loaded: dict[str, Loaded]) -> Inventory:
+    """One domain's Inventory: its MXs and the shared hosts, in file order, its settings from its primary.
+
+    Another domain's MX that is also, say, the DNS host is there as the DNS host only: in this
+    domain's drill it is no MX.
+    """
+    mxs = {mx.host.name for mx in served.mxs}
+    hosts = {name: item for name, item in loaded.items() if name in mxs or item.host.roles & SHARED_ROLES}
+    domain = served.settings
     inventory = Inventory(
         path=Path(path), domain=domain.mxdrill_domain, recipients=domain.mxdrill_recipients,
         nameserver=domain.mxdrill_nameserver, mailbox_format=domain.mxdrill_mailbox_format,
@@ -91,10 +127,17 @@ def load_inventory(path: str | Path) -> Inventory:
         drain_deadline=domain.mxdrill_drain_deadline, mta_settle=domain.mxdrill_mta_settle,
         maintenance_window=domain.mxdrill_maintenance_window, deadman_window=domain.mxdrill_deadman_window,
         drill_deadline=domain.mxdrill_drill_deadline,
-        hosts={name: item.host for name, item in loaded.items()},
+        hosts={name: _as_seen_by(mxs, item.host) for name, item in hosts.items()},
     )
-    inventory._declared = _declared_paths(loaded)
+    inventory._declared = _declared_paths(hosts)
     return inventory
+
+
+def _as_seen_by(mxs: set[str], host: Host) -> Host:
+    """The host as a domain with these MXs sees it: another domain's MX keeps only its shared roles."""
+    if host.name in mxs or host.roles <= SHARED_ROLES:
+        return host
+    return host.model_copy(update={"roles": host.roles & SHARED_ROLES})
 
 
 def _local_path(value: str, base: Path) -> Path:

@@ -73,7 +73,7 @@ class Inventory(BaseModel):
     """The validated inventory: the domain under test and the hosts that serve it.
 
     `load_inventory` guarantees exactly one primary, at least one backup with a greater MX priority,
-    and at most one storage, DNS and sender host.
+    and at most one storage, DNS and sender host; so does each domain of a `Fleet`.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -141,3 +141,28 @@ class Inventory(BaseModel):
             if host.ssh.password is not None:
                 data["hosts"][name]["ssh"]["password"] = "***"
         return data
+
+
+class Fleet(BaseModel):
+    """One inventory, many mail domains: an `Inventory` per domain, in the file order of the primaries.
+
+    Each domain's Inventory has that domain's primary and backups and the shared storage, DNS and
+    sender hosts, and its domain-wide settings from its own primary: so a drill of one domain is the
+    drill of a one-domain inventory, and nothing downstream needs to know about fleets.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    domains: list[Inventory]
+    # every role host once, in file order, with all its roles (a domain's Inventory shows another
+    # domain's MX only for the shared role it may also play)
+    hosts: dict[str, Host]
+
+    def domain(self, name: str) -> Inventory:
+        """The Inventory of the mail domain `name` (compared as DNS names compare); KeyError if none."""
+        wanted = name.lower().removesuffix(".")
+        for inventory in self.domains:
+            if inventory.domain == wanted:
+                return inventory
+        raise KeyError(f"no mail domain {name} in {self.path} (it has {', '.join(i.domain for i in self.domains)})")

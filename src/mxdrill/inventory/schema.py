@@ -136,8 +136,14 @@ def _recipient(value: str, info: ValidationInfo) -> str:
                          f"{domain!r} is no DNS name") from None
     expected = info.data.get("mxdrill_domain")
     if expected is not None and name != expected:
-        raise ValueError(f"{value!r} is not in mxdrill_domain {expected!r}: probes go to the domain under test only")
+        raise ValueError(f"{value!r} is not in mxdrill_domain {expected!r}: probes go to the domain under test only"
+                         + (info.context or {}).get(RECIPIENTS_HINT, ""))
     return value
+
+
+RECIPIENTS_HINT = "recipients_hint"
+"""The validation context's key for words to add to a recipient outside its domain: in a fleet, a
+domain group that sets mxdrill_domain but not mxdrill_recipients inherits another domain's."""
 
 
 def _maintenance_window(value: str) -> str:
@@ -337,11 +343,13 @@ def _holds_jinja(value: Any) -> bool:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def validate(model: type[_M], variables: dict[str, Var], source: Source, missing_at: KeyPath) -> _M:
+def validate(model: type[_M], variables: dict[str, Var], source: Source, missing_at: KeyPath,
+             context: dict[str, str] | None = None) -> _M:
     """Validate variables with a pydantic model; the first error becomes an InventoryError at its variable
-    (in the file that set it), or at `missing_at` in the inventory `source` for a missing one."""
+    (in the file that set it), or at `missing_at` in the inventory `source` for a missing one.
+    `context` reaches the validators (see RECIPIENTS_HINT)."""
     try:
-        return model.model_validate({name: _value(name, var) for name, var in variables.items()})
+        return model.model_validate({name: _value(name, var) for name, var in variables.items()}, context=context)
     except ValidationError as error:
         raise _explain(error.errors()[0], variables, source, missing_at) from None
 
