@@ -177,11 +177,11 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from mxdrill.inventory import InventoryError, load_inventory
+    from mxdrill.inventory import InventoryError, load_fleet
     from mxdrill.restore import restore
 
     try:
-        inventory = load_inventory(args.hosts)
+        inventory = load_fleet(args.hosts)
     except InventoryError as error:
         print(f"mxdrill: {error}", file=sys.stderr)
         return EXIT_BAD_INVENTORY

@@ -121,6 +121,15 @@ class History:
         return list(dict.fromkeys(e.scenario for e in self.events if e.scenario is not None))
 
     @classmethod
+    def merged(cls, paths: list[Path], into: Path) -> History:
+        """The histories of several processes (xdist workers) as one, in time order, written to `into`."""
+        events = sorted((e for path in paths for e in cls.from_jsonl(path).events), key=lambda e: e.time)
+        history = cls(path=into)
+        history._events = events
+        into.write_text("".join(event.to_json() + "\n" for event in events))
+        return history
+
+    @classmethod
     def from_jsonl(cls, path: Path) -> History:
         history = cls()
         for line in path.read_text().splitlines():

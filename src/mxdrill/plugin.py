@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import testinfra.host
@@ -27,11 +28,12 @@ from mxdrill.locks import LocalLock
 from mxdrill.mailhost import MailHost, mail_hosts
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
-from mxdrill.scenario import Scenario, scenarios
+from mxdrill.scenario import Scenario, fleet_scenarios
 from mxdrill.smtp import new_run_id
 from mxdrill.waiting import poll_until, set_progress_sink
 
-INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()
+INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()  # the first (often the only) domain
+FLEET_KEY = pytest.StashKey[inventory_module.Fleet]()
 HISTORY_KEY = pytest.StashKey[History]()
 REPORT_DIR_KEY = pytest.StashKey[Path]()
 FLAGS_KEY = pytest.StashKey[list[str]]()
@@ -88,22 +90,24 @@ def pytest_configure(config: pytest.Config) -> None:
     positional = [arg for arg in config.invocation_params.args if not arg.startswith("-")]
     drill_run = (bool(explicit) or not positional) and not config.option.help
     try:
-        inv = config.stash[INVENTORY_KEY] = inventory_module.load_inventory(path)
+        fleet = config.stash[FLEET_KEY] = inventory_module.load_fleet(path)
+        inv = config.stash[INVENTORY_KEY] = fleet.domains[0]
         if drill_run:  # key file and known_hosts must exist before anything connects
-            inventory_module.check_files(inv)
+            for domain in fleet.domains:
+                inventory_module.check_files(domain)
     except inventory_module.InventoryError as error:
         raise pytest.UsageError(str(error)) from None
     probes = probes_setting(config)  # a usage error now, not an INTERNALERROR or a silent default later
     if config.getoption("mxdrill_dry_run"):
-        print("\n".join(plan_lines(inv, probes)), flush=True)
+        print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes)), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
     config.stash[DRILL_RUN_KEY] = drill_run
     if drill_run:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
-        _bound_every_test(config, inv.drill_deadline)
-        report_dir = config.stash[REPORT_DIR_KEY] = _make_report_dir(config)
+        _bound_every_test(config, max(domain.drill_deadline for domain in fleet.domains))
+        report_dir = config.stash[REPORT_DIR_KEY] = _worker_report_dir(config) or _make_report_dir(config)
         if not getattr(config.option, "xmlpath", None):
             config.option.xmlpath = str(report_dir / "junit.xml")
 
@@ -112,10 +116,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """The interlock: disruptive steps run only with an explicit opt-in or inside a maintenance window."""
     if item.get_closest_marker("disruptive") is None:
         return
-    inv = item.config.stash.get(INVENTORY_KEY, None)
+    inv = _item_domain(item) or item.config.stash.get(INVENTORY_KEY, None)
     allowed, why = disruption_allowed(item.config.getoption("mxdrill_allow_disruption"), inv.maintenance_window if inv else None)
     if not allowed:
         pytest.skip(why)
+
+
+def _item_domain(item: pytest.Item) -> inventory_module.Inventory | None:
+    """The domain inventory a drill step belongs to (a fleet's domains have windows of their own)."""
+    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+    return item.config.stash[FLEET_KEY].domain(scenario.domain) if scenario else None
+
+
+# --- fleets over pytest-xdist: the controller makes reports/<UTC>/, each worker writes its history there ---
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only called when xdist runs
+def pytest_configure_node(node: Any) -> None:
+    report_dir = node.config.stash.get(REPORT_DIR_KEY, None)
+    if report_dir is not None:
+        node.workerinput["mxdrill_report_dir"] = str(report_dir)
+
+
+def _worker_report_dir(config: pytest.Config) -> Path | None:
+    worker = getattr(config, "workerinput", None)
+    return Path(worker["mxdrill_report_dir"]) if worker and "mxdrill_report_dir" in worker else None
+
+
+def _history_file(config: pytest.Config, report_dir: Path) -> Path:
+    """history.jsonl, or history-gw<N>.jsonl on an xdist worker (the controller merges them)."""
+    worker = getattr(config, "workerinput", None)
+    return report_dir / (f"history-{worker['workerid']}.jsonl" if worker else "history.jsonl")
 
 
 def _bound_every_test(config: pytest.Config, seconds: float) -> None:
@@ -156,24 +186,41 @@ DRILL_RUN_KEY = pytest.StashKey[bool]()
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.stash.get(DRILL_RUN_KEY, False) and config.getini("mxdrill_suites"):
         add_packaged_suites(session, items)
+    for item in items:  # `-n N --dist loadgroup`: one worker takes all of a primary's drills, in order
+        scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+        if scenario is not None:
+            item.add_marker(pytest.mark.xdist_group(f"{scenario.domain}:{scenario.primary.name}"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    fleet = metafunc.config.stash.get(FLEET_KEY, None)
     if "scenario" not in metafunc.fixturenames:
+        if fleet is not None and len(fleet.domains) > 1 and "inventory" in metafunc.fixturenames:
+            # a fleet: each check of one domain (preflight, a user's own) runs once per domain
+            names = [domain.domain for domain in fleet.domains]
+            metafunc.parametrize("inventory", names, ids=names, indirect=True, scope="session")
         return
-    inv = metafunc.config.stash.get(INVENTORY_KEY, None)
-    found = scenarios(inv) if inv else []
+    fleet = metafunc.config.stash.get(FLEET_KEY, None)
+    found = fleet_scenarios(fleet.domains) if fleet else []
     metafunc.parametrize("scenario", found, ids=[s.id for s in found], scope="class")
 
 
 # --- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def inventory(pytestconfig: pytest.Config) -> inventory_module.Inventory:
-    inv = pytestconfig.stash.get(INVENTORY_KEY, None)
-    if inv is None:
+def fleet(pytestconfig: pytest.Config) -> inventory_module.Fleet:
+    """Every mail domain of the inventory (most inventories have one)."""
+    found = pytestconfig.stash.get(FLEET_KEY, None)
+    if found is None:
         pytest.skip("no inventory: pass --hosts=PATH (see README)")
-    return inv
+    return found
+
+
+@pytest.fixture(scope="session")
+def inventory(request: pytest.FixtureRequest, fleet: inventory_module.Fleet) -> inventory_module.Inventory:
+    """The domain under test: the inventory's only one, or in a fleet the one this test is run for."""
+    name = getattr(request, "param", None)
+    return fleet.domain(name) if name is not None else fleet.domains[0]
 
 
 @pytest.fixture(scope="session")
@@ -207,22 +254,29 @@ def report_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="session")
 def history(pytestconfig: pytest.Config, report_dir: Path) -> History:
     """Every event of the run (each stamped with its scenario), appended to history.jsonl as it happens."""
-    found = pytestconfig.stash[HISTORY_KEY] = History(path=report_dir / "history.jsonl")
+    found = pytestconfig.stash[HISTORY_KEY] = History(path=_history_file(pytestconfig, report_dir))
     return found
 
 
 @pytest.fixture(scope="session")
-def sessions(pytestconfig: pytest.Config, inventory: inventory_module.Inventory) -> Iterator[Sessions]:
-    pool = Sessions(inventory.command_timeout)
+def sessions(pytestconfig: pytest.Config, fleet: inventory_module.Fleet) -> Iterator[Sessions]:
+    """One SSH session per host for the whole run, whichever domains it serves."""
+    pool = Sessions(max(domain.command_timeout for domain in fleet.domains))
     pytestconfig.stash[SESSIONS_KEY] = pool
     yield pool
     pool.close_all()
 
 
 @pytest.fixture(scope="session")
-def hosts(inventory: inventory_module.Inventory, sessions: Sessions) -> dict[str, MailHost]:
-    """Each MX with its seams (MTA, mail log, mailbox store), shared by every drill of the run."""
-    return mail_hosts(inventory, sessions)
+def fleet_hosts(fleet: inventory_module.Fleet, sessions: Sessions) -> dict[str, dict[str, MailHost]]:
+    """Domain -> each of its MXs with its seams (MTA, mail log, mailbox store), for the whole run."""
+    return {domain.domain: mail_hosts(domain, sessions) for domain in fleet.domains}
+
+
+@pytest.fixture(scope="session")
+def hosts(inventory: inventory_module.Inventory, fleet_hosts: dict[str, dict[str, MailHost]]) -> dict[str, MailHost]:
+    """The domain's MXs with their seams, shared by every drill and check of the run."""
+    return fleet_hosts[inventory.domain]
 
 
 MAX_PROBES = 1000
@@ -244,12 +298,16 @@ def probes_setting(config: pytest.Config) -> int:
 
 
 @pytest.fixture(scope="session")
-def drill_lock(inventory: inventory_module.Inventory, run_id: str) -> Iterator[LocalLock]:
-    """One drill at a time against this inventory on this machine (taken by the first preflight)."""
-    state = pending.state_file(inventory.path)
-    lock = LocalLock(state.with_name(f"{inventory.path.name}.drill.lock"), run_id)
-    yield lock
-    lock.release()
+def drill_locks(fleet: inventory_module.Fleet, run_id: str) -> Iterator[dict[str, LocalLock]]:
+    """Domain -> its lock: one drill at a time per domain of this inventory on this machine (taken
+    by the domain's first preflight); a fleet's domains may be drilled at once, by xdist workers."""
+    state = pending.state_file(fleet.path)
+    several = len(fleet.domains) > 1
+    locks = {d.domain: LocalLock(state.with_name(f"{fleet.path.name}{'.' + d.domain if several else ''}.drill.lock"), run_id)
+             for d in fleet.domains}
+    yield locks
+    for lock in locks.values():
+        lock.release()
 
 
 @pytest.fixture(scope="session")
@@ -259,20 +317,21 @@ def probes_per_phase(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="class")
 def drill(
-    request: pytest.FixtureRequest, scenario: Scenario, inventory: inventory_module.Inventory,
-    hosts: dict[str, MailHost], history: History, run_id: str, probes_per_phase: int, drill_lock: LocalLock,
-    run_cursors: dict[str, str],
+    request: pytest.FixtureRequest, scenario: Scenario, fleet: inventory_module.Fleet,
+    fleet_hosts: dict[str, dict[str, MailHost]], history: History, run_id: str, probes_per_phase: int,
+    drill_locks: dict[str, LocalLock], run_cursors: dict[str, str],
 ) -> Iterator[Drill]:
     """One drill per scenario, with its own record; its heals are registered here, before any step runs.
 
     Each scenario's probes and dead-man tags carry their own run id (`<run>-<n>`), so one drill's
     mailbox scans never count another's probes.
     """
-    drill_id = f"{run_id}-{scenarios(inventory).index(scenario) + 1}"
+    inventory = fleet.domain(scenario.domain)
+    drill_id = f"{run_id}-{fleet_scenarios(fleet.domains).index(scenario) + 1}"
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
-    state = Drill(scenario, inventory, hosts, record, drill_id, nemesis, probes_per_phase, local_lock=drill_lock,
-                  run_cursors=run_cursors)
+    state = Drill(scenario, inventory, fleet_hosts[scenario.domain], record, drill_id, nemesis, probes_per_phase,
+                  local_lock=drill_locks[scenario.domain], run_cursors=run_cursors)
 
     def heal_everything() -> None:
         problems = nemesis.heal_all()
@@ -325,12 +384,14 @@ def send_probe(pytestconfig: pytest.Config, inventory: inventory_module.Inventor
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    inv = config.stash.get(INVENTORY_KEY, None)
-    if inv is None:
+    fleet = config.stash.get(FLEET_KEY, None)
+    if fleet is None:
         return []
-    backups = ", ".join(f"{h.name} (MX {h.mx_priority})" for h in inv.backups)
-    return [f"mxdrill: {inv.path} — domain {inv.domain}, primary {inv.primary.name} (MX {inv.primary.mx_priority}), backups {backups}",
-            f"mxdrill: pid {os.getpid()}"]
+    lines = []
+    for inv in fleet.domains:
+        backups = ", ".join(f"{h.name} (MX {h.mx_priority})" for h in inv.backups)
+        lines.append(f"mxdrill: {inv.path} — domain {inv.domain}, primary {inv.primary.name} (MX {inv.primary.mx_priority}), backups {backups}")
+    return [*lines, f"mxdrill: pid {os.getpid()}"]
 
 
 def require_drill(config: pytest.Config) -> bool:
@@ -384,20 +445,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return outcome
 
 
+def _merge_worker_histories(config: pytest.Config, report_dir: Path) -> None:
+    """xdist's controller: the workers' history-gw<N>.jsonl files as one history.jsonl, in time order."""
+    parts = sorted(report_dir.glob("history-gw*.jsonl"))
+    if parts:
+        config.stash[HISTORY_KEY] = History.merged(parts, report_dir / "history.jsonl")
+
+
 REQUIRED_DRILL_MISSING = 1  # pytest's "tests failed": a scheduler sees a drill that proved nothing as a failure
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the reports; a failure here is reported but never changes the drill's verdict."""
     config = session.config
-    if require_drill(config) and config.stash.get(DRILL_RUN_KEY, False) and session.exitstatus == 0 \
+    report_dir = config.stash.get(REPORT_DIR_KEY, None)
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports for the whole run
+        return
+    if report_dir is not None and HISTORY_KEY not in config.stash:
+        _merge_worker_histories(config, report_dir)
+    if require_drill(config) and config.stash.get(DRILL_RUN_KEY, False) and session.exitstatus in (0, 5) \
             and run_verdict(config) != "PASS":
         session.exitstatus = REQUIRED_DRILL_MISSING
     history = config.stash.get(HISTORY_KEY, None)
-    report_dir = config.stash.get(REPORT_DIR_KEY, None)
     if history is None or not history.scenarios() or report_dir is None:
         return
     try:
-        config.stash[FLAGS_KEY] = report.write(report_dir, history, config.stash[INVENTORY_KEY])
+        config.stash[FLAGS_KEY] = report.write(report_dir, history, config.stash[FLEET_KEY])
     except Exception as error:  # noqa: BLE001 - the verdict and history.jsonl must survive any report bug
         config.stash[FLAGS_KEY] = [f"report writing failed ({type(error).__name__}: {error}); history.jsonl and junit.xml are intact"]

@@ -10,23 +10,23 @@ from collections.abc import Callable
 
 from mxdrill import pending
 from mxdrill.faults import deadman
-from mxdrill.inventory import Inventory
+from mxdrill.inventory import Fleet
 from mxdrill.locks import release_host_lock
 from mxdrill.mailhost import mail_hosts
 from mxdrill.remote import RemoteError, Sessions
 from mxdrill.waiting import wait_for
 
 
-def restore(inventory: Inventory, say: Callable[[str], None] = print) -> int:
-    """Returns the number of problems left (0 = every MX runs and nothing is pending)."""
+def restore(inventory: Fleet, say: Callable[[str], None] = print) -> int:
+    """Returns the number of problems left (0 = every MX of every domain runs and nothing is pending)."""
     path = pending.state_file(inventory.path)
     try:
         owed = pending.load(path)
     except pending.PendingError as error:
         say(f"restore: {error}")
         return 1
-    sessions = Sessions(inventory.command_timeout)
-    hosts = mail_hosts(inventory, sessions)
+    sessions = Sessions(max(domain.command_timeout for domain in inventory.domains))
+    hosts = {name: host for domain in inventory.domains for name, host in mail_hosts(domain, sessions).items()}
     problems = 0
     try:
         for heal in owed:

@@ -20,6 +20,7 @@ class Scenario:
     backup: Host
     fault: str
     down: tuple[Host, ...]  # every host the fault takes down: the primary, then the backups preferred over `backup`
+    domain: str = ""  # the mail domain whose MXs these are (a fleet drills each of its domains)
 
     @property
     def id(self) -> str:
@@ -31,5 +32,10 @@ def scenarios(inventory: Inventory, modes: tuple[str, ...] = tuple(MODES)) -> li
     found = []
     for index, backup in enumerate(inventory.backups):
         down = (inventory.primary, *inventory.backups[:index])
-        found += [Scenario(inventory.primary, backup, mode, down) for mode in modes]
+        found += [Scenario(inventory.primary, backup, mode, down, inventory.domain) for mode in modes]
     return found
+
+
+def fleet_scenarios(domains: list[Inventory]) -> list[Scenario]:
+    """Every domain's scenarios, domain after domain."""
+    return [scenario for inventory in domains for scenario in scenarios(inventory)]

@@ -159,6 +159,18 @@ class Fleet(BaseModel):
     # domain's MX only for the shared role it may also play)
     hosts: dict[str, Host]
 
+    @property
+    def mxs(self) -> list[Host]:
+        """Every domain's MXs, domain after domain, each in DNS preference order."""
+        return [mx for inventory in self.domains for mx in inventory.mxs]
+
+    def redacted(self) -> dict[str, Any]:
+        """Each domain's inventory as plain JSON-able data for reports, passwords replaced by "***"
+        (one domain: that domain's, as before fleets)."""
+        if len(self.domains) == 1:
+            return self.domains[0].redacted()
+        return {"path": str(self.path), "domains": [inventory.redacted() for inventory in self.domains]}
+
     def domain(self, name: str) -> Inventory:
         """The Inventory of the mail domain `name` (compared as DNS names compare); KeyError if none."""
         wanted = name.lower().removesuffix(".")
