@@ -4,6 +4,7 @@ wrote), the drill suites coming from the installed package, and an honest verdic
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,37 @@ def test_require_drill_makes_a_run_without_a_failover_exit_non_zero(only_hosts: 
     required.stdout.fnmatch_lines(["mxdrill: NOT RUN (0 drills) — --require-drill: this run exits non-zero"])
     only_hosts.makeini("[pytest]\nmxdrill_require_drill = true\n")
     assert only_hosts.runpytest_subprocess(*selected).ret == 1
+
+
+# --- fleets: many mail domains in one inventory ------------------------------------------------------
+
+def fleet_dir(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The four-domain fleet of the inventory tests, with key files that exist."""
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from test_inventory_fleet import FLEET
+
+    for name in ("id", "known_hosts"):
+        (pytester.path / name).write_text("")
+    text = FLEET.replace("    ansible_user: root\n", "    ansible_user: root\n    ansible_ssh_private_key_file: id\n"
+                         "    mxdrill_known_hosts: known_hosts\n", 1)
+    (pytester.path / "hosts.yml").write_text(text)
+    pytester.makeconftest("""
+        def pytest_collection_finish(session):
+            for item in session.items:
+                mark = item.get_closest_marker("xdist_group")
+                print("GROUP", item.nodeid, mark.args[0] if mark else "-")
+    """)
+    return pytester
+
+
+def test_a_fleet_runs_one_drill_per_domain_primary_and_backup_grouped_by_primary(pytester: pytest.Pytester) -> None:
+    result = fleet_dir(pytester).runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q", "-s")
+    groups = dict(line.split()[1:] for line in result.stdout.lines if line.startswith("GROUP "))
+    drills = {nodeid.split("[")[1] for nodeid in groups if nodeid.startswith(DRILL)}
+    assert drills == {"mx1.example.test->mx2.example.test:stop]", "mx1.example2.test->mx2.example2.test:stop]",
+                      "mx1.example2.test->mx3.example2.test:stop]", "mx1.example3.test->mx2.example3.test:stop]",
+                      "mx1.example4.test->mx2.example4.test:stop]"}
+    assert groups[f"{DRILL}::test_stop_primary[mx1.example2.test->mx3.example2.test:stop]"] == "example2.test:mx1.example2.test"
+    per_domain = [n for n in groups if n.startswith("mxdrill/test_preflight.py::test_every_mx_answers_smtp")]
+    assert sorted(per_domain) == [f"mxdrill/test_preflight.py::test_every_mx_answers_smtp[example{n}.test]" for n in ("", "2", "3", "4")]
+    assert groups[per_domain[0]] == "-"  # a non-disruptive check may run on any worker
