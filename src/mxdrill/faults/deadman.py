@@ -68,6 +68,12 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
     return switch
 
 
+# Nobody is left to retry a heal that fails once (a start racing the MTA's own shutdown, a dependency
+# not up yet): the switch tries again itself, a bounded number of times.
+HEAL_ATTEMPTS = 3
+HEAL_RETRY_SECONDS = 2
+
+
 def _sleeping_script(tag: str, command: str, window: float) -> str:
     """`sleep; heal`, telling the host's mail log that it fired and how the heal went.
 
@@ -76,7 +82,9 @@ def _sleeping_script(tag: str, command: str, window: float) -> str:
     """
     say = f"logger -p mail.notice -t mxdrill -- \"dead-man switch {tag}"
     return (f"{say} armed for {math.ceil(window)}s\"; sleep {math.ceil(window)}; {say} fired: healing\"; "
-            f"out=$({{ {command}\n}} 2>&1); rc=$?; {say} heal exited $rc: $out\"")
+            f"for attempt in {' '.join(str(n) for n in range(1, HEAL_ATTEMPTS + 1))}; do "
+            f"out=$({{ {command}\n}} 2>&1); rc=$?; {say} heal attempt $attempt exited $rc: $out\"; "
+            f"[ $rc -eq 0 ] && break; sleep {HEAL_RETRY_SECONDS}; done")
 
 
 def _running(remote: Remote, tag: str) -> bool:
