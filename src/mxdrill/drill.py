@@ -150,7 +150,8 @@ class Drill:
         A dead run's dead-man's switch could restart the primary in the middle of this outage, and
         two drills on one primary would judge each other's fault.
         """
-        owed = pending.owed_by_others(self.nemesis.state_path, self.run_id)
+        # only heals owed on this drill's MXs: a fleet's other domains may be mid-drill on other workers
+        owed = [h for h in pending.owed_by_others(self.nemesis.state_path, self.run_id) if h.host in self.hosts]
         assert not owed, (
             "an earlier run still owes heals (" + ", ".join(f"{h.fault} on {h.host}, run {h.run or '?'}" for h in owed)
             + f"): run `mxdrill restore --hosts {self.inventory.path}` first")

@@ -87,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not explicit and not path.exists():
         config.stash[INVENTORY_KEY] = None  # not a drill run (e.g. mxdrill's own unit tests)
         return
-    positional = [arg for arg in config.invocation_params.args if not arg.startswith("-")]
+    # `-n 4`, `-k stop`: option values are no test paths; only paths given on the command line are
+    positional = config.args_source == pytest.Config.ArgsSource.ARGS
     drill_run = (bool(explicit) or not positional) and not config.option.help
     try:
         fleet = config.stash[FLEET_KEY] = inventory_module.load_fleet(path)
@@ -104,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
     config.stash[DRILL_RUN_KEY] = drill_run
+    if drill_run:
+        config.pluginmanager.register(RunOrder(), "mxdrill-run-order")
     if drill_run:
         # A drill run (`pytest --hosts=...`, or plain `pytest` on the drill suites): it gets reports/<UTC>/.
         _bound_every_test(config, max(domain.drill_deadline for domain in fleet.domains))
@@ -122,10 +125,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(why)
 
 
+def _item_scenario(item: pytest.Item) -> Scenario | None:
+    """The drill scenario of a drill step (a user's own `scenario` parameter is not one)."""
+    scenario = item.callspec.params.get("scenario") if hasattr(item, "callspec") else None
+    return scenario if isinstance(scenario, Scenario) else None
+
+
 def _item_domain(item: pytest.Item) -> inventory_module.Inventory | None:
-    """The domain inventory a drill step belongs to (a fleet's domains have windows of their own)."""
-    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-    return item.config.stash[FLEET_KEY].domain(scenario.domain) if scenario else None
+    """The domain an item runs for: a drill step's, or a check's run once per domain of a fleet."""
+    fleet = item.config.stash.get(FLEET_KEY, None)
+    scenario = _item_scenario(item)
+    name = scenario.domain if scenario else (item.callspec.params.get("inventory") if hasattr(item, "callspec") else None)
+    return fleet.domain(name) if fleet is not None and isinstance(name, str) and name else None
 
 
 # --- fleets over pytest-xdist: the controller makes reports/<UTC>/, each worker writes its history there ---
@@ -186,21 +197,44 @@ DRILL_RUN_KEY = pytest.StashKey[bool]()
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.stash.get(DRILL_RUN_KEY, False) and config.getini("mxdrill_suites"):
         add_packaged_suites(session, items)
-    for item in items:  # `-n N --dist loadgroup`: one worker takes all of a primary's drills, in order
-        scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
-        if scenario is not None:
-            item.add_marker(pytest.mark.xdist_group(f"{scenario.domain}:{scenario.primary.name}"))
+    fleet = config.stash.get(FLEET_KEY, None)
+    for item in items:  # `-n N --dist loadgroup`: a domain's checks and drills on one worker, in order
+        domain = _item_domain(item) or (fleet.domains[0] if fleet is not None and len(fleet.domains) == 1 else None)
+        if domain is not None and config.stash.get(DRILL_RUN_KEY, False):
+            item.add_marker(pytest.mark.xdist_group(f"{domain.domain}:{domain.primary.name}"))
+
+
+
+class RunOrder:
+    """A second collection hook, run last (after pytest groups items by their fixtures' parameters):
+    the checks before the drill, a user's own checks after it, whatever the grouping did."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items.sort(key=_run_rank)  # stable: each group keeps its own order
+
+
+def _run_rank(item: pytest.Item) -> int:
+    return 0 if item.nodeid.startswith("mxdrill/test_preflight.py") else 1 if item.nodeid.startswith("mxdrill/") else 2
+
+
+def _parametrizes_itself(metafunc: pytest.Metafunc, name: str) -> bool:
+    """A test's own @pytest.mark.parametrize of `name` is the user's, not a drill scenario."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if name in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return True
+    return False
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     fleet = metafunc.config.stash.get(FLEET_KEY, None)
-    if "scenario" not in metafunc.fixturenames:
+    if "scenario" not in metafunc.fixturenames or _parametrizes_itself(metafunc, "scenario"):
         if fleet is not None and len(fleet.domains) > 1 and "inventory" in metafunc.fixturenames:
             # a fleet: each check of one domain (preflight, a user's own) runs once per domain
             names = [domain.domain for domain in fleet.domains]
             metafunc.parametrize("inventory", names, ids=names, indirect=True, scope="session")
         return
-    fleet = metafunc.config.stash.get(FLEET_KEY, None)
     found = fleet_scenarios(fleet.domains) if fleet else []
     metafunc.parametrize("scenario", found, ids=[s.id for s in found], scope="class")
 
@@ -374,10 +408,10 @@ def mailbox(inventory: inventory_module.Inventory, hosts: dict[str, MailHost]) -
 
 @pytest.fixture(scope="session")
 def send_probe(pytestconfig: pytest.Config, inventory: inventory_module.Inventory, mailbox: site.Mailboxes,
-               run_id: str) -> Iterator[site.ProbeSender]:
+               run_id: str, run_cursors: dict[str, str]) -> Iterator[site.ProbeSender]:
     """`send_probe("sales@example.com")`: one probe sent as a real sender would, waited for in a mailbox;
     removed at the end of the run (unless --keep-probes)."""
-    sender = site.ProbeSender(inventory, mailbox, f"{run_id}-site")
+    sender = site.ProbeSender(inventory, mailbox, f"{run_id}-site", run_cursors)
     yield sender
     if not (pytestconfig.getoption("mxdrill_keep_probes") or inventory.keep_probes):
         sender.remove_all()
@@ -435,7 +469,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
     """Each drill step's outcome goes into its scenario's record, for the checkers and the reports."""
     outcome = yield
-    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+    scenario = _item_scenario(item)
     step = steps.by_test_name(getattr(item, "originalname", item.name))
     history = item.config.stash.get(HISTORY_KEY, None)
     if scenario is not None and step is not None and history is not None and (outcome.when == "call" or outcome.outcome != "passed"):

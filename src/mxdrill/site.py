@@ -100,11 +100,14 @@ class ProbeSender:
     inventory: Inventory
     mailboxes: Mailboxes
     run_id: str  # `<run>-site`: a site check's probes are removed together, apart from any drill's
+    since: dict[str, str]  # the run's mail-log cursors (MailLog's): set before the first probe if no drill did
     sent: list[smtp.Probe] = field(default_factory=list)
 
     def __call__(self, recipient: str | None = None, deadline: float | None = None) -> SentProbe:
         """Send, then wait up to `deadline` (default: the inventory's drain deadline) for the mailbox."""
         to = recipient or self.inventory.recipients[0]
+        for name, host in self.mailboxes.hosts.items():  # so that mail_log sees this probe's lines
+            self.since.setdefault(name, host.log.cursor())
         probe = smtp.make_probe(self.run_id, len(self.sent) + 1, to, smtp.HARNESS_SENDER, "site")
         self.sent.append(probe)
         delivery = asyncio.run(deliver_as_harness(probe, sender_targets(self.inventory)))

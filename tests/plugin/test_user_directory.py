@@ -118,4 +118,31 @@ def test_a_fleet_runs_one_drill_per_domain_primary_and_backup_grouped_by_primary
     assert groups[f"{DRILL}::test_stop_primary[mx1.example2.test->mx3.example2.test:stop]"] == "example2.test:mx1.example2.test"
     per_domain = [n for n in groups if n.startswith("mxdrill/test_preflight.py::test_every_mx_answers_smtp")]
     assert sorted(per_domain) == [f"mxdrill/test_preflight.py::test_every_mx_answers_smtp[example{n}.test]" for n in ("", "2", "3", "4")]
-    assert groups[per_domain[0]] == "-"  # a non-disruptive check may run on any worker
+    assert groups[per_domain[1]] == "example2.test:mx1.example2.test"  # never beside its domain's outage
+
+
+def test_checks_run_before_the_drill_and_a_users_own_after_it_in_a_fleet(pytester: pytest.Pytester) -> None:
+    directory = fleet_dir(pytester)
+    directory.makepyfile(test_site="def test_mine(inventory):\n    pass\n")
+    result = directory.runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q", "-s")
+    order = [line.split()[1] for line in result.stdout.lines if line.startswith("GROUP ")]
+    kinds = [0 if n.startswith("mxdrill/test_preflight.py") else 1 if n.startswith("mxdrill/") else 2 for n in order]
+    assert kinds == sorted(kinds) and kinds.count(2) == 4
+
+
+def test_option_values_are_no_test_paths(only_hosts: pytest.Pytester) -> None:
+    """`pytest -k stop` (hosts.yml found by default) is still a drill run: `stop` is no path."""
+    items = collected(only_hosts.runpytest_subprocess("--collect-only", "-q", "-k", "stop"))
+    assert items and all(item.startswith(DRILL) for item in items)
+
+
+def test_a_users_own_scenario_parameter_is_left_alone(only_hosts: pytest.Pytester) -> None:
+    only_hosts.makepyfile(test_mine="""
+        import pytest
+
+        @pytest.mark.parametrize("scenario", ["a", "b"])
+        def test_mine(scenario):
+            pass
+    """)
+    result = only_hosts.runpytest_subprocess("--hosts=hosts.yml", "-k", "test_mine")
+    result.assert_outcomes(passed=2)
