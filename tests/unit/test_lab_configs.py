@@ -1,4 +1,5 @@
-"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks, the inventory."""
+"""Pure parts of the lab: rendered configs, the prefix-collision check, CLI argument checks, the inventory,
+and a lab of several mail domains (`mxdrill lab up --domains N`) without booting it."""
 
 from __future__ import annotations
 
@@ -10,21 +11,23 @@ import yaml
 
 from mxdrill import cli
 from mxdrill.inventory import load_inventory
-from mxdrill.lab import ansible_inventory, configs, hosts, network
+from mxdrill.lab import ansible_inventory, configs, hosts, network, readiness
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
 KEYS = configs.LabKeys(
     client_public="ssh-ed25519 AAAAclient lab\n",
     client_private="PRIVATE\n",
-    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.ALL_HOSTS},
-    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.ALL_HOSTS},
+    host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.EVERY_HOST},
+    host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.EVERY_HOST},
 )
 
 
-def files_of(name: str, topology: topo.Topology = "shared", backups: int = 1) -> dict[str, configs.LabFile]:
-    lab_host = topo.host(name, backups)
-    return {f.path: f for f in configs.host_files(lab_host, topology, PREFIX, KEYS, backups)}
+def files_of(
+    name: str, topology: topo.Topology = "shared", backups: int = 1, domains: int = 1
+) -> dict[str, configs.LabFile]:
+    lab_host = topo.host(name, backups, domains)
+    return {f.path: f for f in configs.host_files(lab_host, topology, PREFIX, KEYS, backups, domains=domains)}
 
 
 def test_forward_zone_lists_mx_records_in_priority_order() -> None:
@@ -202,10 +205,13 @@ def test_known_hosts_and_ssh_config_name_mx3_only_when_it_runs() -> None:
     assert "mx3" not in configs.ssh_config("/k", PREFIX)
 
 
-def changed_hosts(before: tuple[topo.Topology, int], after: tuple[topo.Topology, int]) -> set[str]:
-    """Hosts of the `after` lab whose boot digest differs from the `before` lab's (or that are new)."""
-    def digests(topology: topo.Topology, backups: int) -> dict[str, str]:
-        return {h.name: hosts.config_digest(h, topology, PREFIX, KEYS, backups) for h in topo.lab_hosts(backups)}
+def changed_hosts(before: tuple[topo.Topology, int] | tuple[topo.Topology, int, int],
+                  after: tuple[topo.Topology, int] | tuple[topo.Topology, int, int]) -> set[str]:
+    """Hosts of the `after` lab (topology, backups[, domains]) whose boot digest differs from the `before`
+    lab's (or that are new)."""
+    def digests(topology: topo.Topology, backups: int, domains: int = 1) -> dict[str, str]:
+        return {h.name: hosts.config_digest(h, topology, PREFIX, KEYS, backups, domains=domains)
+                for h in topo.lab_hosts(backups, domains)}
 
     old, new = digests(*before), digests(*after)
     return {name for name, digest in new.items() if old.get(name) != digest}
@@ -302,3 +308,129 @@ def test_each_host_has_its_own_stable_mac() -> None:
     macs = [network.host_mac(h.address(PREFIX)) for h in topo.ALL_HOSTS]
     assert network.host_mac("198.51.100.13") == "02:00:c6:33:64:0d"
     assert len(set(macs)) == len(macs)
+
+
+# --- several mail domains (`lab up --domains N`) --------------------------------------------------------
+
+FOUR = topo.lab_hosts(domains=4)
+FURTHER = ("example2.test", "example3.test", "example4.test")
+
+
+def contents_of(name: str, topology: topo.Topology = "shared") -> dict[str, str]:
+    """Each file's text on this host of the four-domain lab."""
+    return {path: lab_file.content for path, lab_file in files_of(name, topology, domains=4).items()}
+
+
+# --- domains: who the hosts are ---------------------------------------------------------------------
+
+def test_four_domains_are_the_default_lab_and_an_mx_pair_for_each_further_domain() -> None:
+    assert topo.lab_hosts(domains=1) == topo.HOSTS
+    assert FOUR[:len(topo.HOSTS)] == topo.HOSTS
+    assert topo.mail_domains(4) == ("example.test", *FURTHER)
+    further = [(h.name, h.fqdn, h.address(), h.mx_priority, h.vrrp) for h in FOUR[len(topo.HOSTS):]]
+    assert further == [
+        ("mx1-d2", "mx1.example2.test", "198.51.100.121", 10, False),
+        ("mx2-d2", "mx2.example2.test", "198.51.100.122", 20, False),
+        ("mx1-d3", "mx1.example3.test", "198.51.100.131", 10, False),
+        ("mx2-d3", "mx2.example3.test", "198.51.100.132", 20, False),
+        ("mx1-d4", "mx1.example4.test", "198.51.100.141", 10, False),
+        ("mx2-d4", "mx2.example4.test", "198.51.100.142", 20, False),
+    ]
+
+
+def test_every_host_any_lab_can_run_has_its_own_address_name_and_a_short_enough_namespace() -> None:
+    offsets = [h.offset for h in topo.EVERY_HOST] + [topo.GATEWAY_OFFSET, topo.VIP_OFFSET]
+    assert len(set(offsets)) == len(offsets) and max(offsets) < 255
+    assert len({h.name for h in topo.EVERY_HOST}) == len({h.fqdn for h in topo.EVERY_HOST}) == len(topo.EVERY_HOST)
+    assert max(len(h.namespace) for h in topo.EVERY_HOST) <= 15  # IFNAMSIZ - 1: the machine-side veth is named so
+    assert all(ipaddress.ip_address(h.address()) in PREFIX for h in topo.EVERY_HOST)
+
+
+def test_a_further_domains_mx_is_found_by_short_name_or_fqdn_and_named_when_its_lab_is_not_up() -> None:
+    assert topo.host("mx2.example3.test", domains=4) == topo.host("mx2-d3", domains=3)
+    with pytest.raises(KeyError, match=r"mx1-d3 runs with `mxdrill lab up --domains 3`"):
+        topo.host("mx1-d3", domains=2)
+    with pytest.raises(KeyError, match=r"mx3 runs with `mxdrill lab up --backups 2`"):
+        topo.host("mx3", domains=4)
+
+
+MAX = topo.MAX_DOMAINS
+
+
+@pytest.mark.parametrize(("backups", "init", "domains", "expected"), [
+    (1, "initscripts", 1, None),
+    (1, "initscripts", MAX, None),
+    (1, "initscripts", MAX + 1, f"the lab runs 1 to {MAX} mail domains, not {MAX + 1}: pass --domains 1 to {MAX}"),
+    (1, "initscripts", 0, f"the lab runs 1 to {MAX} mail domains, not 0: pass --domains 1 to {MAX}"),
+    (2, "initscripts", 2, "--domains 2 gives each domain one backup MX: --backups 2 runs with --domains 1 only"),
+    (1, "systemd", 3, "--domains 3 boots init-script hosts only: --init systemd runs with --domains 1 only"),
+    (2, "systemd", 1, None),
+])
+def test_what_the_lab_refuses_to_run(backups: int, init: str, domains: int, expected: str | None) -> None:
+    assert topo.refusal(backups, init, domains) == expected
+
+
+# --- domains: what they run ------------------------------------------------------------------------
+
+def test_the_dns_host_serves_every_domains_zone_and_ptrs_for_every_host() -> None:
+    files = contents_of("dns")
+    knot = files["/etc/knot/knot.conf"]
+    zones = [line.split(": ")[1] for line in knot.splitlines() if line.startswith("  - domain: ")]
+    assert zones == ["example.test", *FURTHER, "100.51.198.in-addr.arpa"]
+    for number, domain in enumerate(FURTHER, start=2):
+        zone = files[f"/etc/knot/zones/{domain}.zone"]
+        assert [line for line in zone.splitlines() if " MX " in line or " A " in line] == [
+            f"@ IN MX 10 mx1.{domain}.", f"@ IN MX 20 mx2.{domain}.",
+            f"mx1 IN A 198.51.100.1{number}1", f"mx2 IN A 198.51.100.1{number}2",
+        ]
+        assert f"$ORIGIN {domain}." in zone and "@ IN NS dns.example.test." in zone
+    assert files["/etc/knot/zones/example.test.zone"] == configs.zone_forward(PREFIX), "the first domain's zone is today's"
+    reverse = files["/etc/knot/zones/100.51.198.in-addr.arpa.zone"]
+    assert all(f"{h.offset} IN PTR {h.fqdn}." in reverse for h in FOUR)
+
+
+def test_the_reverse_zone_of_more_domains_has_another_serial_than_every_other_lab() -> None:
+    serial = lambda text: text.splitlines()[2].split()[5]  # noqa: E731
+    serials = [serial(configs.zone_reverse(PREFIX, 1, domains)) for domains in range(1, topo.MAX_DOMAINS + 1)]
+    serials.append(serial(configs.zone_reverse(PREFIX, 2)))
+    assert len(set(serials)) == len(serials)
+
+
+@pytest.mark.parametrize("topology", topo.TOPOLOGIES)
+def test_each_domains_primary_delivers_into_its_own_directory_of_the_shared_store(topology: topo.Topology) -> None:
+    files = contents_of("mx1-d3", topology)
+    main_cf = files["/etc/postfix/main.cf"]
+    assert "myhostname = mx1.example3.test\nmydomain = example3.test\n" in main_cf
+    assert "virtual_mailbox_domains = example3.test\n" in main_cf and "virtual_mailbox_base = /var/mail/vhosts" in main_cf
+    assert files["/etc/postfix/vmailbox"].splitlines() == [
+        "probe@example3.test example3.test/probe/", "postmaster@example3.test example3.test/postmaster/"]
+    env = configs.boot_environment(topo.host("mx1-d3", domains=3), topology, PREFIX)
+    assert (env["LAB_MOUNT_STORAGE"], env["LAB_KEEPALIVED"], env["LAB_FQDN"]) == ("1", "0", "mx1.example3.test")
+    assert "/etc/keepalived/keepalived.conf" not in files
+
+
+def test_each_domains_backup_delivers_like_mx2_in_shared_and_queues_for_its_own_domain_in_relay() -> None:
+    shared, primary = (contents_of(name)["/etc/postfix/main.cf"] for name in ("mx2-d4", "mx1-d4"))
+    assert shared == primary.replace("mx1.example4.test", "mx2.example4.test")
+    relay = contents_of("mx2-d4", "relay")
+    assert "relay_domains = example4.test\n" in relay["/etc/postfix/main.cf"]
+    assert "virtual_mailbox_domains" not in relay["/etc/postfix/main.cf"]
+    assert relay["/etc/postfix/relay_recipients"] == "probe@example4.test OK\npostmaster@example4.test OK\n"
+    assert not topo.mounts_shared_storage(topo.host("mx2-d4", domains=4), "relay")
+
+
+def test_the_harness_knows_every_host_of_the_running_lab_and_the_probes_cover_them() -> None:
+    known = configs.known_hosts_lines(KEYS, PREFIX, domains=4).splitlines()
+    assert len(known) == len(FOUR)
+    assert "mx2.example2.test,mx2-d2,198.51.100.122 ssh-ed25519 AAAAmx2-d2 mx2.example2.test" in known
+    assert "Host mx1-d4 mx1.example4.test 198.51.100.141\n" in configs.ssh_config("/k", PREFIX, domains=4)
+    probes = {(p.host, p.service) for p in readiness.probes("shared", PREFIX, domains=4)}
+    assert {(h.name, s) for h in FOUR if h.role == "mx" for s in ("ssh", "smtp", "mount")} <= probes
+    assert [p for p in probes if p[1] == "vip-smtp"] == [("mx1", "vip-smtp")]
+
+
+def test_more_domains_reboot_only_the_dns_host_and_a_topology_switch_only_the_backups() -> None:
+    added = {h.name for h in FOUR[len(topo.HOSTS):]}
+    assert changed_hosts(("shared", 1, 1), ("shared", 1, 4)) == {"dns"} | added
+    assert changed_hosts(("shared", 1, 4), ("shared", 1, 2)) == {"dns"}  # and domains 3 and 4 are stopped
+    assert changed_hosts(("shared", 1, 4), ("relay", 1, 4)) == {"mx2", "mx2-d2", "mx2-d3", "mx2-d4"}
