@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_inventory_ansible_oracle import ansible_list
 
 from mxdrill import cli
 from mxdrill.inventory import load_inventory
@@ -434,3 +435,55 @@ def test_more_domains_reboot_only_the_dns_host_and_a_topology_switch_only_the_ba
     assert changed_hosts(("shared", 1, 1), ("shared", 1, 4)) == {"dns"} | added
     assert changed_hosts(("shared", 1, 4), ("shared", 1, 2)) == {"dns"}  # and domains 3 and 4 are stopped
     assert changed_hosts(("shared", 1, 4), ("relay", 1, 4)) == {"mx2", "mx2-d2", "mx2-d3", "mx2-d4"}
+
+
+# --- domains: the fleet inventory ------------------------------------------------------------------
+
+def test_one_domain_renders_todays_inventory_exactly() -> None:
+    assert ansible_inventory.render("shared", 1, domains=1).encode() == ROOT_INVENTORY.read_bytes()
+    assert ansible_inventory.render_dir("shared", 1, PREFIX, "/k", "/kh", domains=1) == \
+        ansible_inventory.render_dir("shared", 1, PREFIX, "/k", "/kh")
+
+
+def test_four_domains_render_a_fleet_that_ansible_reads_with_each_mx_in_its_own_domain(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yml"
+    path.write_text(ansible_inventory.render("shared", 1, key_file="/k", known_hosts="/kh", domains=4))
+    listing = ansible_list(path, tmp_path)
+    hostvars = listing["_meta"]["hostvars"]
+    for lab_host in FOUR:
+        seen = hostvars[lab_host.fqdn]
+        assert (seen["mxdrill_domain"], seen["mxdrill_recipients"]) == (lab_host.domain, [f"probe@{lab_host.domain}"])
+        assert seen["mxdrill_vip"] == (topo.vip() if lab_host.domain == topo.DOMAIN else None)
+        assert seen["ansible_host"] == lab_host.address()
+    assert listing["mxdrill_primary"]["hosts"] == ["mx1.example.test", *(f"mx1.{d}" for d in FURTHER)]
+    assert listing["mxdrill_backup"]["hosts"] == ["mx2.example.test", *(f"mx2.{d}" for d in FURTHER)]
+    for domain in FURTHER:
+        assert listing[topo.domain_group(domain)]["hosts"] == [f"mx1.{domain}", f"mx2.{domain}"]
+    roles = ["mxdrill_primary", "mxdrill_backup", "mxdrill_storage", "mxdrill_dns", "mxdrill_sender"]
+    assert [g for g in listing["all"]["children"] if g != "ungrouped"] == [*roles, "example2", "example3", "example4"]
+
+
+def test_the_fleet_inventory_lists_a_domains_mxs_with_empty_maps_and_keeps_all_vars_about_the_first() -> None:
+    text = ansible_inventory.render("shared", 1, domains=2)
+    assert ("    example2:\n      vars:\n        mxdrill_domain: example2.test\n"
+            "        mxdrill_recipients: [probe@example2.test]\n        mxdrill_vip: null ") in text
+    assert "      hosts:\n        mx1.example2.test: {}\n        mx2.example2.test: {}\n" in text
+    parsed = yaml.safe_load(text)["all"]
+    assert {k: parsed["vars"][k] for k in ("mxdrill_domain", "mxdrill_recipients", "mxdrill_vip")} == {
+        "mxdrill_domain": "example.test", "mxdrill_recipients": ["probe@example.test"], "mxdrill_vip": "198.51.100.10"}
+    assert "mxdrill lab up --domains 2" in text.splitlines()[0]
+
+
+def test_the_ansible_dir_layout_of_four_domains_reads_as_the_flat_file(tmp_path: Path) -> None:
+    flat, layout = tmp_path / "flat.yml", tmp_path / "dir"
+    flat.write_text(ansible_inventory.render("relay", 1, PREFIX, "/k", "/kh", domains=4))
+    for relative, text in ansible_inventory.render_dir("relay", 1, PREFIX, "/k", "/kh", domains=4).items():
+        (layout / relative).parent.mkdir(parents=True, exist_ok=True)
+        (layout / relative).write_text(text)
+    assert (layout / "group_vars" / "example4.yml").read_text().startswith("mxdrill_domain: example4.test\n")
+    runs = [tmp_path / "run-flat", tmp_path / "run-dir"]  # ansible gets a home of its own for each run
+    for run in runs:
+        run.mkdir()
+    expected, seen = ansible_list(flat, runs[0]), ansible_list(layout / "hosts.yml", runs[1])
+    assert seen["_meta"]["hostvars"] == expected["_meta"]["hostvars"]
+    assert {g: seen[g] for g in expected if g != "all"} == {g: expected[g] for g in expected if g != "all"}
