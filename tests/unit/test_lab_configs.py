@@ -12,7 +12,7 @@ from test_inventory_ansible_oracle import ansible_list
 
 from mxdrill import cli
 from mxdrill.inventory import load_inventory
-from mxdrill.lab import ansible_inventory, configs, hosts, network, readiness
+from mxdrill.lab import ansible_inventory, configs, hosts, manager, network, readiness
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
@@ -487,3 +487,55 @@ def test_the_ansible_dir_layout_of_four_domains_reads_as_the_flat_file(tmp_path:
     expected, seen = ansible_list(flat, runs[0]), ansible_list(layout / "hosts.yml", runs[1])
     assert seen["_meta"]["hostvars"] == expected["_meta"]["hostvars"]
     assert {g: seen[g] for g in expected if g != "all"} == {g: expected[g] for g in expected if g != "all"}
+
+
+# --- domains: the command line ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["--domains", str(topo.MAX_DOMAINS + 1)], f"the lab runs 1 to {topo.MAX_DOMAINS} mail domains"),
+    (["--domains", "2", "--backups", "2"], "--domains 2 gives each domain one backup MX"),
+    (["--domains", "4", "--init", "systemd"], "--domains 4 boots init-script hosts only"),
+])
+def test_lab_up_refuses_what_it_cannot_run_in_one_line_before_anything_else(
+    argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)  # refused before the root check: nothing is touched
+    assert cli.main(["lab", "up", *argv]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"mxdrill: {line}") and err.count("\n") == 1
+
+
+def test_lab_inventory_renders_the_running_domains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(manager, "require_running", lambda paths: manager.RunState("shared", 1, PREFIX, domains=3))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lab", "inventory", "--state-dir", "state", "--output", "out.yml"]) == 0
+    ssh_dir = tmp_path.resolve() / "state/ssh"
+    expected = ansible_inventory.render("shared", 1, PREFIX, str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts"),
+                                        domains=3)
+    assert (tmp_path / "out.yml").read_text() == expected
+
+
+def test_lab_inventory_ansible_dir_removes_the_files_of_domains_that_no_longer_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for domains in (4, 2):
+        running = manager.RunState("shared", 1, PREFIX, domains=domains)
+        monkeypatch.setattr(manager, "require_running", lambda paths, state=running: state)
+        assert cli.main(["lab", "inventory", "--ansible-dir", "inv"]) == 0
+    assert sorted(p.name for p in (tmp_path / "inv/group_vars").iterdir()) == ["all.yml", "example2.yml"]
+    assert not any("example3" in p.name or "example4" in p.name for p in (tmp_path / "inv/host_vars").iterdir())
+
+
+def test_the_run_state_remembers_the_domains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("TOPOLOGY_FILE", "BACKUPS_FILE", "DOMAINS_FILE", "INIT_FILE", "PREFIX_FILE", "KEYS_FILE"):
+        monkeypatch.setattr(manager, name, tmp_path / name.lower())
+    monkeypatch.setattr(topo, "RUN_DIR", tmp_path)
+    state = manager.RunState("relay", 1, PREFIX, domains=4)
+    manager._write_state(state, KEYS)
+    assert manager.run_state() == state
+    assert state.describe() == "relay topology, 1 backup MX, 4 mail domains"
+    (tmp_path / "domains_file").write_text("2\n")
+    monkeypatch.setattr(manager, "BACKUPS_FILE", tmp_path / "backups_file")
+    (tmp_path / "backups_file").write_text("2\n")
+    assert manager.run_state() is None, "a combination the lab refuses is no state to trust"
