@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mxdrill.lab import ansible_inventory, manager
 from mxdrill.lab import topology as topo
-from mxdrill.lab.errors import LabError
+from mxdrill.lab.errors import LabError, LabUsageError
 
 EXIT_USAGE = 2
 EXIT_UNHEALTHY = 3
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how the MXs and the sender boot: initscripts (Debian's init scripts under tini, rsyslog) "
                          "or systemd (systemd 252 as PID 1, the journal as the only log, root SSH refused: "
                          "log in as drill with sudo); default %(default)s")
+    up.add_argument("--domains", type=int, default=topo.DEFAULT_DOMAINS, metavar="N",
+                    help=f"mail domains: example.test, then example2.test ... each with its own MX pair "
+                         f"(mx1/mx2.exampleK.test, MX 10/20, no VIP); 1 to {topo.MAX_DOMAINS}, default %(default)s")
     up.add_argument("--prefix", type=_prefix, default=topo.DEFAULT_PREFIX, help="lab network (default %(default)s)")
     _state_dir_option(up, "where the SSH key, known_hosts and ssh_config go (default ./.lab)")
 
@@ -61,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--hosts", type=Path, default=Path("hosts.yml"), help="the inventory (default hosts.yml)")
 
     run = lab_commands.add_parser("exec", help="run a command inside a lab host: mxdrill lab exec mx1 -- postqueue -j")
-    run.add_argument("host", help="dns, storage, mx1, mx2, mx3 (with --backups 2) or sender")
+    run.add_argument("host", help="dns, storage, mx1, mx2, mx3 (with --backups 2), sender, or a further domain's "
+                                  "mx1-dK / mx2-dK (with --domains; or its FQDN, mx1.example2.test)")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command (after --)")
 
     inventory = lab_commands.add_parser("inventory", help="print the Ansible inventory of the lab as it runs now")
@@ -100,18 +104,25 @@ def _key_paths(paths: manager.LabPaths) -> tuple[str, str]:
     return str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
 
 
+def _rendered(state: manager.RunState, key_file: str, known_hosts: str) -> str:
+    """The inventory of the lab as it runs (every domain of it)."""
+    return ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
+                                    state.domains)
+
+
 def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | None = None) -> int:
     """The running lab's inventory with absolute paths into its state directory, so it works from anywhere."""
     paths = manager.LabPaths(state_dir)
     state = manager.require_running(paths)
     key_file, known_hosts = _key_paths(paths)
     if ansible_dir is not None:
-        files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
+        files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
+                                             state.domains)
         _write_ansible_dir(ansible_dir, files)
         print(f"lab: wrote the inventory of the lab ({state.describe()}) to {ansible_dir}: "
               f"hosts.yml, group_vars/all.yml, host_vars/ (use --hosts={ansible_dir / 'hosts.yml'})")
         return 0
-    text = ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
+    text = _rendered(state, key_file, known_hosts)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -124,12 +135,14 @@ def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | N
 
 
 def _write_ansible_dir(directory: Path, files: dict[str, str]) -> None:
-    """Write the layout's files; host_vars of lab hosts that do not run now (mx3) are removed, so Ansible never reads them."""
-    stale = [directory / "host_vars" / f"{h.fqdn}.yml" for h in topo.ALL_HOSTS]
+    """Write the layout's files; host_vars of lab hosts that do not run now (mx3, a further domain's MXs) and
+    group_vars of domains that do not either are removed, so Ansible never reads them."""
+    stale = [f"host_vars/{h.fqdn}.yml" for h in topo.EVERY_HOST]
+    stale += [f"group_vars/{topo.domain_group(d)}.yml" for d in topo.mail_domains(topo.MAX_DOMAINS)[1:]]
     try:
-        for path in stale:
-            if f"host_vars/{path.name}" not in files:
-                path.unlink(missing_ok=True)
+        for relative in stale:
+            if relative not in files:
+                (directory / relative).unlink(missing_ok=True)
         for relative, text in files.items():
             path = directory / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +153,8 @@ def _write_ansible_dir(directory: Path, files: dict[str, str]) -> None:
 
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
-        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init)
+        manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init,
+                   domains=args.domains)
         return 0
     if args.lab_command == "inventory":
         return _write_inventory(args.state_dir, args.output, args.ansible_dir)
@@ -164,7 +178,7 @@ def run_init(args: argparse.Namespace) -> int:
         text = ansible_inventory.render(key_file=key_file, known_hosts=known_hosts)
         note = f"the lab is not up: hosts.yml is the default lab's (keys in {paths.state_dir}); edit it for your own hosts"
     else:
-        text = ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init)
+        text = _rendered(state, key_file, known_hosts)
         note = f"hosts.yml is the running lab's ({state.describe()}); edit it for your own hosts"
     try:
         written = scaffold.write(args.directory, text)
@@ -197,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_restore(args)
         if args.command == "init":
             return run_init(args)
+    except LabUsageError as error:
+        print(f"mxdrill: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except LabError as error:
         print(f"mxdrill: {error}", file=sys.stderr)
         return 1

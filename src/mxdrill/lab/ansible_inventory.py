@@ -10,6 +10,11 @@ The same lines also come in the layout Ansible users keep inventories in (`rende
 `mxdrill lab inventory --ansible-dir DIR`): `hosts.yml` with the groups and their hosts only,
 the shared variables in `group_vars/all.yml`, each host's own in `host_vars/<host>.yml`.
 
+A lab of several mail domains (`lab up --domains N`) renders as a fleet: every domain's MXs in the
+role groups (`mxdrill_primary` holds each domain's MX 10, `mxdrill_backup` each MX 20), all.vars
+about the first domain, and each further domain a child group of `all` (`example2`) whose vars name
+its domain and recipients (and no VIP) and whose hosts are that domain's two MXs.
+
 The systemd profile's inventory is what a Debian 12 host needs: `drill` logs in and becomes root
 with sudo, and neither the Postfix unit nor the mail log is declared — each host is looked at (the
 unit `postfix@-.service`, the journal). Its DNS and storage hosts still boot init scripts and take
@@ -42,11 +47,7 @@ def _commented(line: str, comment: str) -> str:
     return f"{line.ljust(COMMENT_COLUMN - 1)} # {comment}"
 
 
-def _is_default(topology: Topology, backups: int, init: Init) -> bool:
-    return topology == topo.TOPOLOGIES[0] and backups == topo.DEFAULT_BACKUPS and init == topo.DEFAULT_INIT
-
-
-def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT) -> str:
+def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT, domains: int = topo.DEFAULT_DOMAINS) -> str:
     """The `mxdrill lab up` invocation that brings this lab up, defaults left out."""
     command = "mxdrill lab up"
     if topology != topo.TOPOLOGIES[0]:
@@ -55,22 +56,26 @@ def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT)
         command += f" --backups {backups}"
     if init != topo.DEFAULT_INIT:
         command += f" --init {init}"
+    if domains != topo.DEFAULT_DOMAINS:
+        command += f" --domains {domains}"
     return command
 
 
-def _header(topology: Topology, backups: int, init: Init) -> list[str]:
-    command = up_command(topology, backups, init)
-    if _is_default(topology, backups, init):
+def _header(topology: Topology, backups: int, init: Init, domains: int) -> list[str]:
+    command = up_command(topology, backups, init, domains)
+    if command == up_command(topo.TOPOLOGIES[0], topo.DEFAULT_BACKUPS):
         what = f"The default inventory: mxdrill's own lab (`{command}`)"
     else:
         what = f"The inventory of mxdrill's own lab as `{command}` runs it"
     extra = "" if backups == topo.DEFAULT_BACKUPS else f" with {backups} backup MXs"
+    extra += "" if domains == topo.DEFAULT_DOMAINS else f" for each of {domains} mail domains"
     return [
         f"# {what}, the architecture of seed 003",
         f'# ("Exemple réel : Configuration complète 2 MX"){extra}. This is a plain Ansible YAML inventory:',
         "# mxdrill reads its roles from the groups named mxdrill_* and its settings from vars named mxdrill_*,",
         "# so you can add those groups and vars to the inventory you already use for Ansible.",
-        f"# `mxdrill lab inventory` renders this file for the lab as it runs (here: {topo.describe(topology, backups, init)}).",
+        "# `mxdrill lab inventory` renders this file for the lab as it runs "
+        f"(here: {topo.describe(topology, backups, init, domains)}).",
     ]
 
 
@@ -105,6 +110,11 @@ def _service_vars(init: Init) -> list[Line]:
     ]
 
 
+def _domain_vars(domain: str) -> list[Line]:
+    """The variables that name a domain under test: all.vars for the first, a domain group's vars for the others."""
+    return [(f"mxdrill_domain: {domain}", ""), (f"mxdrill_recipients: [{topo.recipients(domain)[0]}]", "")]
+
+
 def shared_vars(
     prefix: ipaddress.IPv4Network, key_file: str, known_hosts: str, init: Init = topo.DEFAULT_INIT,
     relative_to: str = "this file",
@@ -118,8 +128,7 @@ def shared_vars(
         ("ansible_port: 22", ""),
         (f"ansible_ssh_private_key_file: {_scalar(key_file)}   # relative paths are relative to {relative_to}", ""),
         (f"mxdrill_known_hosts: {_scalar(known_hosts)}", ""),
-        (f"mxdrill_domain: {topo.DOMAIN}", ""),
-        (f"mxdrill_recipients: [{topo.RECIPIENTS[0]}]", ""),
+        *_domain_vars(topo.DOMAIN),
         (f"mxdrill_nameserver: {topo.host('dns').address(prefix)}", ""),
         (f"mxdrill_mailbox_base: {topo.MAILBOX_BASE}", ""),
         ("mxdrill_mailbox_format: maildir", ""),
@@ -143,30 +152,52 @@ def host_vars(lab_host: topo.LabHost, prefix: ipaddress.IPv4Network, init: Init 
     return lines
 
 
-def groups(backups: int) -> list[tuple[str, list[topo.LabHost]]]:
-    """mxdrill's role groups in order, each with its hosts."""
-    lab_hosts = topo.lab_hosts(backups)
-    mxs = sorted((h for h in lab_hosts if h.role == "mx"), key=lambda h: h.mx_priority or 0)
+def _domain_mxs(domain: str, backups: int, domains: int) -> list[topo.LabHost]:
+    """A domain's MXs by priority: its primary first."""
+    return sorted((h for h in topo.lab_hosts(backups, domains) if h.role == "mx" and h.domain == domain),
+                  key=lambda h: h.mx_priority or 0)
+
+
+def groups(backups: int, domains: int = topo.DEFAULT_DOMAINS) -> list[tuple[str, list[topo.LabHost]]]:
+    """mxdrill's role groups in order, each with its hosts: every domain's primary, then every domain's backups."""
+    lab_hosts = topo.lab_hosts(backups, domains)
+    mxs = [_domain_mxs(domain, backups, domains) for domain in topo.mail_domains(domains)]
     of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "dns", "sender")}
     return [
-        ("mxdrill_primary", mxs[:1]),
-        ("mxdrill_backup", mxs[1:]),
+        ("mxdrill_primary", [pair[0] for pair in mxs]),
+        ("mxdrill_backup", [h for pair in mxs for h in pair[1:]]),
         ("mxdrill_storage", of_role["storage"]),
         ("mxdrill_dns", of_role["dns"]),
         ("mxdrill_sender", of_role["sender"]),
     ]
 
 
-def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init) -> list[str]:
-    """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/)."""
+def domain_group_vars(domain: str) -> list[Line]:
+    """A further domain's group vars: its name and recipients, and no VIP (keepalived runs for the first domain only)."""
+    return [*_domain_vars(domain), ("mxdrill_vip: null", f"no VIP: keepalived runs for {topo.DOMAIN} only")]
+
+
+def _domain_groups(backups: int, domains: int, with_vars: bool) -> list[str]:
+    """The further domains' groups under all.children, their hosts as `{}` (their variables are in the role groups)."""
+    lines = []
+    for domain in topo.mail_domains(domains)[1:]:
+        lines.append(f"    {topo.domain_group(domain)}:")
+        if with_vars:
+            lines += ["      vars:", *_lines(domain_group_vars(domain), 8)]
+        lines += ["      hosts:", *(f"        {h.fqdn}: {{}}" for h in _domain_mxs(domain, backups, domains))]
+    return lines
+
+
+def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, domains: int) -> list[str]:
+    """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/ and group_vars/)."""
     lines = ["  children:"]
-    for name, members in groups(backups):
+    for name, members in groups(backups, domains):
         lines += [f"    {name}:", "      hosts:"]
         for lab_host in members:
             lines.append(f"        {lab_host.fqdn}:")
             if prefix is not None:
                 lines += _lines(host_vars(lab_host, prefix, init), 10)
-    return lines
+    return lines + _domain_groups(backups, domains, with_vars=prefix is not None)
 
 
 def render(
@@ -176,14 +207,15 @@ def render(
     key_file: str = DEFAULT_KEY_FILE,
     known_hosts: str = DEFAULT_KNOWN_HOSTS,
     init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> str:
     """The inventory of the lab in this configuration; with the defaults, exactly the root hosts.yml."""
     lines = [
-        *_header(topology, backups, init),
+        *_header(topology, backups, init, domains),
         "all:",
         "  vars:",
         *_lines(shared_vars(prefix, key_file, known_hosts, init), 4),
-        *_children(backups, prefix, init),
+        *_children(backups, prefix, init, domains),
     ]
     return "\n".join(lines) + "\n"
 
@@ -195,15 +227,25 @@ def render_dir(
     key_file: str,
     known_hosts: str,
     init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> dict[str, str]:
-    """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/."""
-    hosts_yml = [*_header(topology, backups, init),
+    """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/.
+
+    A further domain's vars are in group_vars/<its group>.yml.
+    """
+    hosts_yml = [*_header(topology, backups, init, domains),
                  "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
-                 "all:", *_children(backups, None, init)]
+                 "all:", *_children(backups, None, init, domains)]
     files = {
         "hosts.yml": "\n".join(hosts_yml) + "\n",
-        "group_vars/all.yml": "\n".join(_lines(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory"), 0)) + "\n",
+        "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory")),
     }
-    for lab_host in topo.lab_hosts(backups):
-        files[f"host_vars/{lab_host.fqdn}.yml"] = "\n".join(_lines(host_vars(lab_host, prefix, init), 0)) + "\n"
+    for domain in topo.mail_domains(domains)[1:]:
+        files[f"group_vars/{topo.domain_group(domain)}.yml"] = _file(domain_group_vars(domain))
+    for lab_host in topo.lab_hosts(backups, domains):
+        files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init))
     return files
+
+
+def _file(entries: list[Line]) -> str:
+    return "\n".join(_lines(entries, 0)) + "\n"

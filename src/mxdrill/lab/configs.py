@@ -2,9 +2,9 @@
 
 The files are written into the host's copy-on-write upper layers before it boots, so the host sees
 an ordinary /etc and /var while the machine's own /etc is never modified. Rendering is pure: it
-takes the topology, the number of backup MXs and the keys and returns paths and contents, which
-keeps it unit-testable — and lets `lab up` tell, by comparing digests, which hosts a change of
-topology or of backups really touches, so that it reboots only those.
+takes the topology, the number of backup MXs and of mail domains and the keys and returns paths and
+contents, which keeps it unit-testable — and lets `lab up` tell, by comparing digests, which hosts a
+change of topology, of backups or of domains really touches, so that it reboots only those.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ class LabKeys:
     host_public: dict[str, str]
 
 
-def known_hosts_lines(keys: LabKeys, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
+def known_hosts_lines(
+    keys: LabKeys, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domains: int = topo.DEFAULT_DOMAINS
+) -> str:
     """known_hosts entries naming each host by FQDN, short name and address, so strict checking works for all three."""
     lines = []
-    for lab_host in topo.lab_hosts(backups):
+    for lab_host in topo.lab_hosts(backups, domains):
         names = f"{lab_host.fqdn},{lab_host.name},{lab_host.address(prefix)}"
         lines.append(f"{names} {keys.host_public[lab_host.name].strip()}")
     return "\n".join(lines) + "\n"
@@ -45,11 +47,12 @@ def login_user(lab_host: LabHost, init: Init = topo.DEFAULT_INIT) -> str:
 
 
 def ssh_config(
-    keys_dir: str, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT
+    keys_dir: str, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> str:
     """An ssh_config for humans and tools: `ssh -F .lab/ssh/ssh_config mx1` just works, strictly."""
     blocks = []
-    for lab_host in topo.lab_hosts(backups):
+    for lab_host in topo.lab_hosts(backups, domains):
         blocks.append(
             f"Host {lab_host.name} {lab_host.fqdn} {lab_host.address(prefix)}\n"
             f"  HostName {lab_host.address(prefix)}\n"
@@ -62,27 +65,35 @@ def ssh_config(
     return "\n".join(blocks)
 
 
-def _soa(backups: int) -> str:
-    """The SOA record; its serial changes with the zones' content (one more backup MX, one more serial)."""
-    serial = 2026112401 + backups - topo.DEFAULT_BACKUPS
-    return f"@ IN SOA dns.example.test. hostmaster.example.test. {serial} 3600 900 604800 300"
-
-
-def zone_forward(prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
-    """The example.test zone: MX 10 mx1, MX 20 mx2 (MX 30 mx3), A records for every host and `mail` on the VIP."""
-    records = [
-        "$ORIGIN example.test.",
+def _zone_head(origin: str, backups: int, domains: int = topo.DEFAULT_DOMAINS) -> list[str]:
+    """$ORIGIN, $TTL, SOA and NS of a zone. The serial changes with the zone's content: one more backup
+    MX, one more serial; more domains, more PTRs in the reverse zone (each combination its own serial)."""
+    serial = 2026112401 + backups - topo.DEFAULT_BACKUPS + len(topo.BACKUP_CHOICES) * (domains - topo.DEFAULT_DOMAINS)
+    return [
+        f"$ORIGIN {origin}.",
         "$TTL 3600",
-        _soa(backups),
-        "@ IN NS dns.example.test.",
+        f"@ IN SOA dns.{DOMAIN}. hostmaster.{DOMAIN}. {serial} 3600 900 604800 300",
+        f"@ IN NS dns.{DOMAIN}.",
     ]
-    for lab_host in topo.lab_hosts(backups):
-        if lab_host.mx_priority is not None:
-            records.append(f"@ IN MX {lab_host.mx_priority} {lab_host.fqdn}.")
-    for lab_host in topo.lab_hosts(backups):
-        records.append(f"{lab_host.name} IN A {lab_host.address(prefix)}")
-    records.append(f"mail IN A {topo.vip(prefix)}")
-    records.append(f"harness IN A {topo.gateway(prefix)}")
+
+
+def _domain_records(lab_hosts: list[LabHost], prefix: ipaddress.IPv4Network) -> list[str]:
+    """A domain's MX records (by priority) and the A records of its hosts, named relative to the zone."""
+    records = [f"@ IN MX {h.mx_priority} {h.fqdn}." for h in lab_hosts if h.mx_priority is not None]
+    return records + [f"{h.label or h.name} IN A {h.address(prefix)}" for h in lab_hosts]
+
+
+def zone_forward(
+    prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domain: str = DOMAIN
+) -> str:
+    """A domain's zone. example.test: MX 10 mx1, MX 20 mx2 (MX 30 mx3), A records for every host of the first
+    domain and `mail` on the VIP; a further domain: MX 10 mx1, MX 20 mx2 and their A records, no VIP."""
+    first = domain == DOMAIN
+    members = [h for h in topo.lab_hosts(backups, topo.MAX_DOMAINS) if h.domain == domain]
+    records = [*_zone_head(domain, backups if first else topo.DEFAULT_BACKUPS), *_domain_records(members, prefix)]
+    if first:
+        records.append(f"mail IN A {topo.vip(prefix)}")
+        records.append(f"harness IN A {topo.gateway(prefix)}")
     return "\n".join(records) + "\n"
 
 
@@ -92,23 +103,21 @@ def reverse_zone_name(prefix: ipaddress.IPv4Network) -> str:
     return ".".join(reversed(octets)) + ".in-addr.arpa"
 
 
-def zone_reverse(prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS) -> str:
-    """PTRs for every host, the VIP and the harness, so Postfix's reverse lookups resolve at once."""
-    origin = reverse_zone_name(prefix)
-    records = [
-        f"$ORIGIN {origin}.",
-        "$TTL 3600",
-        _soa(backups),
-        "@ IN NS dns.example.test.",
-    ]
-    named = [(h.offset, h.fqdn) for h in topo.lab_hosts(backups)]
+def zone_reverse(
+    prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domains: int = topo.DEFAULT_DOMAINS
+) -> str:
+    """PTRs for every host of every domain, the VIP and the harness, so Postfix's reverse lookups resolve at once."""
+    records = _zone_head(reverse_zone_name(prefix), backups, domains)
+    named = [(h.offset, h.fqdn) for h in topo.lab_hosts(backups, domains)]
     named += [(topo.VIP_OFFSET, f"mail.{DOMAIN}"), (topo.GATEWAY_OFFSET, f"harness.{DOMAIN}")]
     for offset, fqdn in sorted(named):
         records.append(f"{offset} IN PTR {fqdn}.")
     return "\n".join(records) + "\n"
 
 
-def knot_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+def knot_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network, domains: int = topo.DEFAULT_DOMAINS) -> str:
+    """knot authoritative for every mail domain's zone and the reverse zone, each from its zone file."""
+    zones = "".join(f"  - domain: {name}\n" for name in (*topo.mail_domains(domains), reverse_zone_name(prefix)))
     return f"""server:
     rundir: "/run/knot"
     user: knot:knot
@@ -125,9 +134,7 @@ template:
     zonefile-sync: -1
     journal-content: none
 zone:
-  - domain: {DOMAIN}
-  - domain: {reverse_zone_name(prefix)}
-"""
+{zones}"""
 
 
 def sshd_config(permit_root: bool = True) -> str:
@@ -167,7 +174,7 @@ def _postfix_common(lab_host: LabHost) -> list[str]:
     return [
         "compatibility_level = 3.6",
         f"myhostname = {lab_host.fqdn}",
-        f"mydomain = {DOMAIN}",
+        f"mydomain = {lab_host.domain}",
         "myorigin = $mydomain",
         "inet_interfaces = all",
         "inet_protocols = ipv4",
@@ -195,7 +202,7 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             "mydestination = $myhostname, localhost",
             "mynetworks = 127.0.0.0/8",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-            f"virtual_mailbox_domains = {DOMAIN}",
+            f"virtual_mailbox_domains = {lab_host.domain}",
             f"virtual_mailbox_base = {topo.MAILBOX_BASE}",
             "virtual_mailbox_maps = texthash:/etc/postfix/vmailbox",
             f"virtual_uid_maps = static:{topo.VMAIL_ID}",
@@ -207,19 +214,20 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             "mydestination = $myhostname, localhost",
             "mynetworks = 127.0.0.0/8",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-            f"relay_domains = {DOMAIN}",
+            f"relay_domains = {lab_host.domain}",
             "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
         ]
     return "\n".join(lines) + "\n"
 
 
-def vmailbox() -> str:
-    """Recipient → Maildir path (trailing slash = Maildir) under virtual_mailbox_base."""
-    return "".join(f"{r} {DOMAIN}/{r.split('@')[0]}/\n" for r in topo.RECIPIENTS)
+def vmailbox(domain: str = DOMAIN) -> str:
+    """Recipient → Maildir path (trailing slash = Maildir) under virtual_mailbox_base: each domain its own directory."""
+    return "".join(f"{r} {domain}/{r.split('@')[0]}/\n" for r in topo.recipients(domain))
 
 
-def relay_recipients() -> str:
-    return "".join(f"{r} OK\n" for r in topo.RECIPIENTS)
+def relay_recipients(domain: str = DOMAIN) -> str:
+    """The addresses a queueing backup MX accepts for its domain (the others it refuses at RCPT)."""
+    return "".join(f"{r} OK\n" for r in topo.recipients(domain))
 
 
 def keepalived_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
@@ -275,13 +283,14 @@ def host_files(
     backups: int = topo.DEFAULT_BACKUPS,
     init: Init = topo.DEFAULT_INIT,
     enabled: frozenset[units.EnabledUnit] = frozenset(),
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> list[LabFile]:
     """Everything that differs from the machine's own /etc and /var on this lab host.
 
-    Only the DNS host's files depend on `backups` (the zones): the MXs' own known_hosts, which sshfs
-    needs for storage's key, is the default lab's whatever the number of backups, so that adding mx3
-    changes no other host. Only the MXs' and the sender's depend on `init`, and on a systemd host
-    `enabled` (the units the machine enables) decides what it masks.
+    Only the DNS host's files depend on `backups` and `domains` (the zones): the MXs' own known_hosts,
+    which sshfs needs for storage's key, is the default lab's whatever the number of backups or domains,
+    so that adding mx3 or a domain changes no other host. Only the MXs' and the sender's depend on
+    `init`, and on a systemd host `enabled` (the units the machine enables) decides what it masks.
     """
     dns_address = topo.host("dns").address(prefix)
     files = [
@@ -294,19 +303,18 @@ def host_files(
         *_login_files(lab_host, keys, init),
     ]
     if lab_host.role == "dns":
-        files += [
-            LabFile("/etc/knot/knot.conf", knot_conf(lab_host, prefix)),
-            LabFile(f"/etc/knot/zones/{DOMAIN}.zone", zone_forward(prefix, backups)),
-            LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix, backups)),
-        ]
+        files.append(LabFile("/etc/knot/knot.conf", knot_conf(lab_host, prefix, domains)))
+        files += [LabFile(f"/etc/knot/zones/{name}.zone", zone_forward(prefix, backups, name))
+                  for name in topo.mail_domains(domains)]
+        files.append(LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix, backups, domains)))
     if lab_host.role == "storage":
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
     if lab_host.role in ("mx", "sender"):
         files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix)))
     if lab_host.role == "mx":
         files += [
-            LabFile("/etc/postfix/vmailbox", vmailbox()),
-            LabFile("/etc/postfix/relay_recipients", relay_recipients()),
+            LabFile("/etc/postfix/vmailbox", vmailbox(lab_host.domain)),
+            LabFile("/etc/postfix/relay_recipients", relay_recipients(lab_host.domain)),
             LabFile("/etc/mxdrill-lab/id_ed25519", keys.client_private, 0o600),
             LabFile("/etc/mxdrill-lab/known_hosts", known_hosts_lines(keys, prefix)),
         ]

@@ -1,9 +1,10 @@
 """`mxdrill lab up | down | status | exec`: the lab's life cycle.
 
 `up` is idempotent and cheap: a healthy lab of the same configuration is left alone, and a change of
-topology, of the number of backup MXs or of init reboots only the hosts whose rendered configuration
-differs (mx2 for a topology switch; mx3 and the DNS host for a change of backups; the MXs and the
-sender for a change of init), boots the hosts that are new and stops the ones no longer wanted.
+topology, of the number of backup MXs or of mail domains, or of init reboots only the hosts whose
+rendered configuration differs (each domain's mx2 for a topology switch; mx3 and the DNS host for a
+change of backups; the DNS host for a change of domains; the MXs and the sender for a change of init),
+boots the hosts that are new and stops the ones no longer wanted.
 `down` removes everything found by name (namespaces, cgroups, mounts, processes), and both hold a
 lock so two invocations never interleave.
 """
@@ -11,6 +12,7 @@ lock so two invocations never interleave.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import ipaddress
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from mxdrill.lab import cgroups, configs, hosts, network, readiness
 from mxdrill.lab import topology as topo
-from mxdrill.lab.errors import LabError
+from mxdrill.lab.errors import LabError, LabUsageError
 from mxdrill.lab.topology import Init, Topology
 
 # Debian package that provides each program the lab runs.
@@ -47,6 +49,7 @@ SYSTEMD_PROGRAMS = {"/lib/systemd/systemd": "systemd", "sudo": "sudo", "systemd-
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOPOLOGY_FILE = topo.RUN_DIR / "topology"
 BACKUPS_FILE = topo.RUN_DIR / "backups"
+DOMAINS_FILE = topo.RUN_DIR / "domains"
 INIT_FILE = topo.RUN_DIR / "init"
 PREFIX_FILE = topo.RUN_DIR / "prefix"
 KEYS_FILE = topo.RUN_DIR / "keys.sha256"
@@ -127,15 +130,15 @@ def _host_key(paths: LabPaths, lab_host: topo.LabHost) -> Path:
 
 
 def ensure_keys(paths: LabPaths) -> configs.LabKeys:
-    """Make (once) the client key and a stable host key for every host the lab can run, mx3 included.
+    """Make (once) the client key and a stable host key for every host the lab can run, mx3 and all domains' MXs too.
 
     Keys for hosts that are not running are made too, so that the key set — and the fingerprint the
-    running lab records — is the same whatever the number of backups.
+    running lab records — is the same whatever the number of backups or of domains.
     """
     client = paths.ssh_dir / "id_ed25519"
     _keygen(client, "mxdrill-lab")
     host_private, host_public = {}, {}
-    for lab_host in topo.ALL_HOSTS:
+    for lab_host in topo.EVERY_HOST:
         key = _host_key(paths, lab_host)
         _keygen(key, lab_host.fqdn)
         host_private[lab_host.name] = key.read_text()
@@ -148,16 +151,16 @@ def ensure_keys(paths: LabPaths) -> configs.LabKeys:
     )
 
 
-def write_ssh_files(
-    paths: LabPaths, keys: configs.LabKeys, prefix: ipaddress.IPv4Network, backups: int, init: Init = topo.DEFAULT_INIT
-) -> None:
+def write_ssh_files(paths: LabPaths, keys: configs.LabKeys, state: RunState) -> None:
     """known_hosts and ssh_config for the harness, naming the hosts of the lab as it is about to run."""
-    (paths.ssh_dir / "known_hosts").write_text(configs.known_hosts_lines(keys, prefix, backups))
-    (paths.ssh_dir / "ssh_config").write_text(configs.ssh_config(str(paths.ssh_dir.resolve()), prefix, backups, init))
+    known_hosts = configs.known_hosts_lines(keys, state.prefix, state.backups, state.domains)
+    (paths.ssh_dir / "known_hosts").write_text(known_hosts)
+    ssh_config = configs.ssh_config(str(paths.ssh_dir.resolve()), state.prefix, state.backups, state.init, state.domains)
+    (paths.ssh_dir / "ssh_config").write_text(ssh_config)
 
 
 def _fingerprint(client_public: str, host_public: dict[str, str]) -> str:
-    material = client_public + "".join(host_public[h.name] for h in topo.ALL_HOSTS)
+    material = client_public + "".join(host_public[h.name] for h in topo.EVERY_HOST)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -177,7 +180,7 @@ def booted_from(paths: LabPaths) -> bool:
     """Whether the running lab was booted with this state directory's keys (read only: makes no key)."""
     try:
         client_public = (paths.ssh_dir / "id_ed25519.pub").read_text()
-        host_public = {h.name: _host_key(paths, h).with_suffix(".pub").read_text() for h in topo.ALL_HOSTS}
+        host_public = {h.name: _host_key(paths, h).with_suffix(".pub").read_text() for h in topo.EVERY_HOST}
         return KEYS_FILE.read_text().strip() == _fingerprint(client_public, host_public)
     except OSError:
         return False
@@ -193,9 +196,23 @@ class RunState:
     backups: int
     prefix: ipaddress.IPv4Network
     init: Init = topo.DEFAULT_INIT
+    domains: int = topo.DEFAULT_DOMAINS
 
     def describe(self) -> str:
-        return topo.describe(self.topology, self.backups, self.init)
+        return topo.describe(self.topology, self.backups, self.init, self.domains)
+
+    @property
+    def lab_hosts(self) -> tuple[topo.LabHost, ...]:
+        return topo.lab_hosts(self.backups, self.domains)
+
+    def digest(self, lab_host: topo.LabHost, keys: configs.LabKeys) -> str:
+        """What `lab_host` would boot with in this lab, as a digest to compare with what it booted with."""
+        return hosts.config_digest(lab_host, self.topology, self.prefix, keys, self.backups, self.init, self.domains)
+
+    def probes(self, only: list[str] | None = None) -> list[readiness.Probe]:
+        """The readiness probes of this lab (or of the named hosts)."""
+        return readiness.probes(self.topology, self.prefix, only=only, backups=self.backups, init=self.init,
+                                domains=self.domains)
 
 
 def _read(path: Path) -> str | None:
@@ -215,23 +232,23 @@ def run_state() -> RunState | None:
     if topology not in topo.TOPOLOGIES:
         return None
     backups_text = _read(BACKUPS_FILE) or str(topo.DEFAULT_BACKUPS)  # a lab from before --backups has one
+    domains_text = _read(DOMAINS_FILE) or str(topo.DEFAULT_DOMAINS)  # and one before --domains
     try:
-        backups = int(backups_text)
+        backups, domains = int(backups_text), int(domains_text)
         prefix = ipaddress.IPv4Network(_read(PREFIX_FILE) or str(topo.DEFAULT_PREFIX))
     except ValueError:
         return None
-    if backups not in topo.BACKUP_CHOICES:
-        return None
     init = _read(INIT_FILE) or topo.DEFAULT_INIT  # a lab from before --init ran init scripts
-    if init not in topo.INITS:
+    if init not in topo.INITS or topo.refusal(backups, init, domains) is not None:
         return None
-    return RunState(topology, backups, prefix, init)  # type: ignore[arg-type]
+    return RunState(topology, backups, prefix, init, domains)  # type: ignore[arg-type]
 
 
 def _write_state(state: RunState, keys: configs.LabKeys) -> None:
     topo.RUN_DIR.mkdir(parents=True, exist_ok=True)
     TOPOLOGY_FILE.write_text(state.topology + "\n")
     BACKUPS_FILE.write_text(f"{state.backups}\n")
+    DOMAINS_FILE.write_text(f"{state.domains}\n")
     INIT_FILE.write_text(f"{state.init}\n")
     PREFIX_FILE.write_text(f"{state.prefix}\n")
     KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
@@ -263,16 +280,17 @@ def require_running(paths: LabPaths) -> RunState:
 # --- up -----------------------------------------------------------------------------------------
 
 def failing(
-    topology: Topology, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT
+    topology: Topology, prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> list[readiness.Probe]:
-    return [probe for probe in readiness.probes(topology, prefix, backups=backups, init=init) if not probe.check()]
+    return [probe for probe in RunState(topology, backups, prefix, init, domains).probes() if not probe.check()]
 
 
-def _lab_hosts(backups: int) -> tuple[topo.LabHost, ...]:
-    try:
-        return topo.lab_hosts(backups)
-    except ValueError as error:
-        raise LabError(f"{error}: pass --backups {' or --backups '.join(map(str, topo.BACKUP_CHOICES))}") from None
+def _refuse_unsupported(state: RunState) -> None:
+    """LabUsageError, before anything is touched, for a lab the lab does not run (`--domains 9`, `--backups 3`)."""
+    refused = topo.refusal(state.backups, state.init, state.domains)
+    if refused is not None:
+        raise LabUsageError(refused)
 
 
 @dataclass(frozen=True)
@@ -306,17 +324,12 @@ def plan_change(state: RunState | None, wanted: RunState, keys: configs.LabKeys)
     if state is None or state.prefix != wanted.prefix or not network.bridge_exists():
         return None
     running = frozenset(network.lab_namespaces())
-    hosts_wanted = topo.lab_hosts(wanted.backups)
-    stop = [h for h in topo.ALL_HOSTS if h.namespace in running and h not in hosts_wanted]
-    boot = [
-        h for h in hosts_wanted
-        if h.namespace not in running
-        or hosts.booted_digest(h) != hosts.config_digest(h, wanted.topology, wanted.prefix, keys, wanted.backups, wanted.init)
-    ]
+    hosts_wanted = wanted.lab_hosts
+    stop = [h for h in topo.EVERY_HOST if h.namespace in running and h not in hosts_wanted]
+    boot = [h for h in hosts_wanted if h.namespace not in running or hosts.booted_digest(h) != wanted.digest(h, keys)]
     kept = [h.name for h in hosts_wanted if h not in boot]
     vip_moves = any(h.vrrp for h in boot)  # the VIP's holder is checked once the rebooted VRRP peer is back
-    probes = readiness.probes(wanted.topology, wanted.prefix, only=kept, backups=wanted.backups, init=wanted.init)
-    if not all(probe.check() for probe in probes if not (vip_moves and probe.service == "vip-smtp")):
+    if not all(probe.check() for probe in wanted.probes(only=kept) if not (vip_moves and probe.service == "vip-smtp")):
         return None
     return Change(boot, stop, running)
 
@@ -328,17 +341,18 @@ def up(
     say: Say = _print,
     backups: int = topo.DEFAULT_BACKUPS,
     init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> None:
     """Bring the lab up (or leave a healthy one alone) and return once every service answers."""
+    wanted = RunState(topology, backups, prefix, init, domains)
+    _refuse_unsupported(wanted)
     require_root()
     require_packages(init)
-    lab_hosts = _lab_hosts(backups)
     network.check_prefix(prefix)
-    wanted = RunState(topology, backups, prefix, init)
     with locked():
         started = time.monotonic()
         keys = ensure_keys(paths)
-        write_ssh_files(paths, keys, prefix, backups, init)
+        write_ssh_files(paths, keys, wanted)
         state = run_state()
         if state is not None and not running_with(keys):
             say(f"the running lab was booted with other keys (another state directory than {paths.state_dir}): rebooting it")
@@ -360,9 +374,9 @@ def up(
             if network.lab_namespaces() or network.bridge_exists():
                 say("a previous lab is half up: removing it first")
                 _down_unlocked(say=lambda _m: None)
-            to_boot = list(lab_hosts)
+            to_boot = list(wanted.lab_hosts)
             say(f"building network {prefix} on bridge {topo.BRIDGE}")
-        network.build(prefix, lab_hosts)
+        network.build(prefix, wanted.lab_hosts)
         _write_state(wanted, keys)
         _record_state_dir(paths)
         _boot_and_wait(to_boot, wanted, keys, say)
@@ -397,18 +411,20 @@ def reboot(
             raise LabError("the lab is not up: run `mxdrill lab up` first")
         if prefix is not None and prefix != state.prefix:
             raise LabError(f"the running lab is on {state.prefix}, not {prefix}: run `mxdrill lab up --prefix {prefix}` first")
-        lab_host = _lookup(host_name, state.backups)
+        lab_host = _lookup(host_name, state)
         keys = ensure_keys(paths)
         if not running_with(keys):
             raise LabError(f"the running lab was booted with other keys than {paths.state_dir}: run `mxdrill lab up` from there")
-        write_ssh_files(paths, keys, state.prefix, state.backups, state.init)
+        write_ssh_files(paths, keys, state)
         _halt([lab_host])
         _boot_and_wait([lab_host], state, keys, say)
 
 
-def _lookup(host_name: str, backups: int) -> topo.LabHost:
+def _lookup(host_name: str, state: RunState | None) -> topo.LabHost:
+    """The running lab's host of that name (the default lab's when none runs); LabError naming the known ones."""
+    backups, domains = (state.backups, state.domains) if state else (topo.DEFAULT_BACKUPS, topo.DEFAULT_DOMAINS)
     try:
-        return topo.host(host_name, backups)
+        return topo.host(host_name, backups, domains)
     except KeyError as error:
         raise LabError(str(error.args[0])) from None
 
@@ -417,9 +433,8 @@ def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.L
     for lab_host in to_boot:
         init = "systemd" if topo.runs_systemd(lab_host, state.init) else "init scripts"
         say(f"booting {lab_host.fqdn} ({lab_host.address(state.prefix)}, {lab_host.role}, {init})")
-        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups, state.init)
-    pending = readiness.probes(state.topology, state.prefix, only=[h.name for h in to_boot], backups=state.backups,
-                               init=state.init)
+        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups, state.init, state.domains)
+    pending = state.probes(only=[h.name for h in to_boot])
     left = readiness.wait_all(
         pending, UP_DEADLINE_SECONDS,
         lambda probe, t: say(f"  {probe.host}: {probe.service} ready ({t:.1f}s)"),
@@ -430,7 +445,7 @@ def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.L
 
 def _not_up_message(left: list[readiness.Probe], init: Init = topo.DEFAULT_INIT) -> str:
     first = left[0]
-    lab_host = next(h for h in topo.ALL_HOSTS if h.name == first.host)
+    lab_host = next(h for h in topo.EVERY_HOST if h.name == first.host)
     log = hosts.boot_log(lab_host)
     tail = ""
     with contextlib.suppress(OSError):
@@ -521,15 +536,15 @@ def status(prefix: ipaddress.IPv4Network) -> tuple[RunState | None, list[Service
     A systemd host also shows `systemctl is-system-running` and, when it is degraded, the failed units.
     """
     state = run_state()
-    topology, backups, init = (state.topology, state.backups, state.init) if state else ("shared", topo.DEFAULT_BACKUPS, topo.DEFAULT_INIT)
+    shown = RunState("shared", topo.DEFAULT_BACKUPS, prefix) if state is None else dataclasses.replace(state, prefix=prefix)
     states = []
-    for lab_host in topo.lab_hosts(backups):
+    for lab_host in shown.lab_hosts:
         pid = hosts.init_pid(lab_host)
         how = "" if pid is None else ("systemd" if hosts.pid1_is_systemd(pid) else "init scripts (tini)")
         states.append(ServiceState(lab_host.name, "host", pid is not None, how))
-    for probe in readiness.probes(topology, prefix, backups=backups, init=init):
+    for probe in shown.probes():
         if probe.service == "systemd":
-            states.append(_systemd_state(topo.host(probe.host, backups)))
+            states.append(_systemd_state(_lookup(probe.host, shown)))
         else:
             states.append(ServiceState(probe.host, probe.service, probe.check()))
     return state, states
@@ -544,8 +559,7 @@ def _systemd_state(lab_host: topo.LabHost) -> ServiceState:
 def exec_in(host_name: str, command: list[str]) -> int:
     """Run a command inside a lab host with the terminal attached; returns its exit code."""
     require_root()
-    state = run_state()
-    lab_host = _lookup(host_name, state.backups if state else topo.DEFAULT_BACKUPS)
+    lab_host = _lookup(host_name, run_state())
     if not command:
         command = ["/bin/bash", "-l"] if sys.stdin.isatty() else ["/bin/sh"]
     env = {"PATH": SBIN_PATH, "TERM": os.environ.get("TERM", "dumb"), "HOME": "/root", "LANG": "C.UTF-8"}

@@ -43,14 +43,14 @@ def banner_starts(address: str, port: int, prefix: bytes, timeout: float = 0.5) 
         return False
 
 
-def dns_answers_mx(server: str, timeout: float = 0.5) -> bool:
+def dns_answers_mx(server: str, timeout: float = 0.5, domain: str = topo.DOMAIN) -> bool:
     """Ask for the domain's MX over a connected UDP socket, bounded by `timeout`.
 
     Connected, so that while knot is not listening yet the ICMP port-unreachable fails the probe at
     once instead of after the whole timeout (which, probes being polled in turn, delayed every other
     probe of a DNS reboot by half a second).
     """
-    query = dns.message.make_query(topo.DOMAIN, dns.rdatatype.MX)
+    query = dns.message.make_query(domain, dns.rdatatype.MX)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
@@ -89,9 +89,15 @@ def probes(
     only: Iterable[str] | None = None,
     backups: int = topo.DEFAULT_BACKUPS,
     init: Init = topo.DEFAULT_INIT,
+    domains: int = topo.DEFAULT_DOMAINS,
 ) -> list[Probe]:
-    """Every probe of the lab with `backups` backup MXs (or of the named hosts), in boot order."""
-    lab_hosts = topo.lab_hosts(backups)
+    """Every probe of the lab with `backups` backup MXs and `domains` mail domains (or of the named hosts), in boot order.
+
+    The DNS host is ready when it answers every domain's MX: a sender asking before knot has loaded the
+    last zone would bounce that domain's mail.
+    """
+    lab_hosts = topo.lab_hosts(backups, domains)
+    names = topo.mail_domains(domains)
     wanted = set(only) if only is not None else {h.name for h in lab_hosts}
     found: list[Probe] = []
     for lab_host in lab_hosts:
@@ -100,7 +106,7 @@ def probes(
         address = lab_host.address(prefix)
         found.append(Probe(lab_host.name, "ssh", lambda a=address: banner_starts(a, 22, b"SSH-")))
         if lab_host.role == "dns":
-            found.append(Probe(lab_host.name, "dns", lambda a=address: dns_answers_mx(a)))
+            found.append(Probe(lab_host.name, "dns", lambda a=address: all(dns_answers_mx(a, domain=d) for d in names)))
         if lab_host.role in ("mx", "sender"):
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):

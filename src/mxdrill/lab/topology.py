@@ -3,8 +3,10 @@
 The lab reproduces seed 003's "Configuration complète 2 MX": two MX hosts of priority 10 and 20,
 shared mailbox storage, an authoritative DNS, and a sending MTA that really falls back from MX 10
 to MX 20. A second backup MX (mx3, priority 30) can join it (`lab up --backups 2`), so that drills
-over several (primary, backup) pairs have something real to run against. Everything here is pure data
-so that configs and tests can be derived from one place.
+over several (primary, backup) pairs have something real to run against. More mail domains can join
+it too (`lab up --domains N`): each its own MX pair (MX 10, MX 20, no VIP) in the same DNS, sharing the
+store, the DNS host and the sender of the first, so that a fleet of domains can be drilled at once.
+Everything here is pure data so that configs and tests can be derived from one place.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ RUN_DIR = Path("/run/mxdrill-lab")
 VMAIL_ID = 5000
 STORAGE_EXPORT = "/srv/vhosts"
 MAILBOX_BASE = "/var/mail/vhosts"
-RECIPIENTS = ("probe@example.test", "postmaster@example.test")
+RECIPIENT_USERS = ("probe", "postmaster")
+RECIPIENTS = tuple(f"{user}@{DOMAIN}" for user in RECIPIENT_USERS)
 
 # Host number inside the prefix for the machine's end of the bridge and for the VIP.
 GATEWAY_OFFSET = 1
@@ -45,6 +48,8 @@ class LabHost:
 
     `vrrp`: the host runs keepalived and may hold the VIP. `relay_backup`: in the relay topology this
     MX queues mail for the domain and relays it to the primary instead of delivering it itself.
+    `domain`: the mail domain it is named in and, for an MX, serves; `label`: its name in that domain
+    when the short name must differ (mx1.example2.test is `mx1-d2`: short names are unique in the lab).
     """
 
     name: str
@@ -53,10 +58,12 @@ class LabHost:
     mx_priority: int | None = None
     vrrp: bool = False
     relay_backup: bool = False
+    domain: str = DOMAIN
+    label: str | None = None
 
     @property
     def fqdn(self) -> str:
-        return f"{self.name}.{DOMAIN}"
+        return f"{self.label or self.name}.{self.domain}"
 
     @property
     def namespace(self) -> str:
@@ -66,8 +73,8 @@ class LabHost:
         return str(prefix[self.offset])
 
 
-# Every host the lab can run. Boot order matters only for readiness: MXs wait for storage's sshd
-# before mounting.
+# Every host of the first domain's lab (EVERY_HOST below adds the further domains' MXs). Boot order
+# matters only for readiness: MXs wait for storage's sshd before mounting.
 ALL_HOSTS: tuple[LabHost, ...] = (
     LabHost("dns", "dns", 53),
     LabHost("storage", "storage", 20),
@@ -79,38 +86,104 @@ ALL_HOSTS: tuple[LabHost, ...] = (
 BACKUP_CHOICES: tuple[int, ...] = (1, 2)
 DEFAULT_BACKUPS = 1
 
+# Mail domains: the first is the lab above; domain K (2..MAX_DOMAINS) is exampleK.test, served by its
+# own MX pair at .1K1 (MX 10) and .1K2 (MX 20) — example2.test: 198.51.100.121 and .122 — clear of the
+# first domain's .1-.53. MAX_DOMAINS is what has been booted and checked on this machine.
+DEFAULT_DOMAINS = 1
+MAX_DOMAINS = 8
+DOMAIN_OFFSET_BASE = 100
+DOMAIN_OFFSET_STEP = 10
+
+
+def domain_name(number: int) -> str:
+    """The name of mail domain `number`: example.test for the first, exampleK.test for domain K."""
+    return DOMAIN if number == 1 else DOMAIN.replace(".", f"{number}.", 1)
+
+
+def mail_domains(domains: int = DEFAULT_DOMAINS) -> tuple[str, ...]:
+    """The names of the first `domains` mail domains, the first domain first."""
+    return tuple(domain_name(number) for number in range(1, domains + 1))
+
+
+def recipients(domain: str) -> tuple[str, ...]:
+    """The lab's mailboxes in a domain: probe@ and postmaster@ (RECIPIENTS for the first)."""
+    return tuple(f"{user}@{domain}" for user in RECIPIENT_USERS)
+
+
+def domain_group(domain: str) -> str:
+    """The inventory group of a further domain: its first label (example2 for example2.test)."""
+    return domain.split(".", 1)[0]
+
+
+def domain_mxs(number: int) -> tuple[LabHost, LabHost]:
+    """Domain `number`'s (2 or more) MX pair: mx1 (MX 10) and mx2 (MX 20, the relay topology's queueing backup)."""
+    domain, base = domain_name(number), DOMAIN_OFFSET_BASE + DOMAIN_OFFSET_STEP * number
+    return (
+        LabHost(f"mx1-d{number}", "mx", base + 1, mx_priority=10, domain=domain, label="mx1"),
+        LabHost(f"mx2-d{number}", "mx", base + 2, mx_priority=20, relay_backup=True, domain=domain, label="mx2"),
+    )
+
+
+# The further domains' MXs, and every host any lab can run (keys are made for all of them).
+DOMAIN_HOSTS: tuple[LabHost, ...] = tuple(h for number in range(2, MAX_DOMAINS + 1) for h in domain_mxs(number))
+EVERY_HOST: tuple[LabHost, ...] = ALL_HOSTS + DOMAIN_HOSTS
+
 
 def _primary_priority() -> int:
     return min(h.mx_priority or 0 for h in ALL_HOSTS if h.role == "mx")
 
 
-def lab_hosts(backups: int = DEFAULT_BACKUPS) -> tuple[LabHost, ...]:
-    """The hosts of a lab with `backups` backup MXs (the lowest-priority ones first), in boot order."""
+def _size_problem(backups: int, domains: int) -> str | None:
+    """What is out of range in a lab of `backups` backup MXs and `domains` mail domains, and what to pass instead."""
     if backups not in BACKUP_CHOICES:
-        raise ValueError(f"the lab runs {' or '.join(map(str, BACKUP_CHOICES))} backup MXs, not {backups}")
+        return (f"the lab runs {' or '.join(map(str, BACKUP_CHOICES))} backup MXs, not {backups}: "
+                f"pass --backups {' or --backups '.join(map(str, BACKUP_CHOICES))}")
+    if not DEFAULT_DOMAINS <= domains <= MAX_DOMAINS:
+        return (f"the lab runs {DEFAULT_DOMAINS} to {MAX_DOMAINS} mail domains, not {domains}: "
+                f"pass --domains {DEFAULT_DOMAINS} to {MAX_DOMAINS}")
+    return None
+
+
+def lab_hosts(backups: int = DEFAULT_BACKUPS, domains: int = DEFAULT_DOMAINS) -> tuple[LabHost, ...]:
+    """The hosts of a lab with `backups` backup MXs (the lowest-priority ones first) and `domains` mail
+    domains, in boot order: the first domain's lab, then each further domain's MX pair."""
+    problem = _size_problem(backups, domains)
+    if problem is not None:
+        raise ValueError(problem)
     backup_mxs = sorted(
         (h for h in ALL_HOSTS if h.role == "mx" and h.mx_priority != _primary_priority()),
         key=lambda h: h.mx_priority or 0,
     )
     dropped = {h.name for h in backup_mxs[backups:]}
-    return tuple(h for h in ALL_HOSTS if h.name not in dropped)
+    further = tuple(h for number in range(2, domains + 1) for h in domain_mxs(number))
+    return tuple(h for h in ALL_HOSTS if h.name not in dropped) + further
 
 
 # The default lab: one backup MX, exactly seed 003's two-MX architecture.
 HOSTS: tuple[LabHost, ...] = lab_hosts(DEFAULT_BACKUPS)
 
 
-def host(name: str, backups: int = DEFAULT_BACKUPS) -> LabHost:
-    """Look a host of the lab with `backups` backup MXs up by short name or FQDN; KeyError names the known ones."""
-    for candidate in lab_hosts(backups):
-        if name in (candidate.name, candidate.fqdn):
-            return candidate
-    known = ", ".join(h.name for h in lab_hosts(backups))
-    hint = ""
-    if any(name in (h.name, h.fqdn) for h in ALL_HOSTS):
-        more = next(b for b in BACKUP_CHOICES if any(name in (h.name, h.fqdn) for h in lab_hosts(b)))
-        hint = f" ({name} runs with `mxdrill lab up --backups {more}`)"
-    raise KeyError(f"no lab host {name!r}; the lab has: {known}{hint}")
+def _named(name: str, lab: tuple[LabHost, ...]) -> LabHost | None:
+    return next((h for h in lab if name in (h.name, h.fqdn)), None)
+
+
+def host(name: str, backups: int = DEFAULT_BACKUPS, domains: int = DEFAULT_DOMAINS) -> LabHost:
+    """Look a host of the lab with `backups` backup MXs and `domains` mail domains up by short name or FQDN.
+
+    KeyError names the known ones, and the `lab up` option that runs the host asked for, if one does.
+    """
+    found = _named(name, lab_hosts(backups, domains))
+    if found is not None:
+        return found
+    known = ", ".join(h.name for h in lab_hosts(backups, domains))
+    raise KeyError(f"no lab host {name!r}; the lab has: {known}{_runs_with(name)}")
+
+
+def _runs_with(name: str) -> str:
+    """' (mx3 runs with `mxdrill lab up --backups 2`)' for a host of another lab, else ''."""
+    options = [f"--backups {b}" for b in BACKUP_CHOICES if _named(name, lab_hosts(b))]
+    options += [f"--domains {d}" for d in range(2, MAX_DOMAINS + 1) if _named(name, lab_hosts(domains=d))]
+    return f" ({name} runs with `mxdrill lab up {options[0]}`)" if options else ""
 
 
 def gateway(prefix: ipaddress.IPv4Network = DEFAULT_PREFIX) -> str:
@@ -135,7 +208,27 @@ def runs_systemd(lab_host: LabHost, init: Init) -> bool:
     return init == "systemd" and lab_host.role in ("mx", "sender")
 
 
-def describe(topology: str, backups: int, init: str = DEFAULT_INIT) -> str:
-    """How messages name a lab configuration: 'shared topology, 1 backup MX' (', systemd' in that profile)."""
+def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS) -> str | None:
+    """Why the lab will not run this combination (one line naming the option to change), or None.
+
+    Further domains get one backup MX each and boot init scripts: mx3 and the systemd profile are about
+    how one domain fails over, and are tested on the first; repeating them per domain would multiply the
+    lab's hosts and profile tests for nothing a drill over a fleet of domains needs.
+    """
+    problem = _size_problem(backups, domains)
+    if problem is not None:
+        return problem
+    if domains > DEFAULT_DOMAINS and backups != DEFAULT_BACKUPS:
+        return f"--domains {domains} gives each domain one backup MX: --backups {backups} runs with --domains 1 only"
+    if domains > DEFAULT_DOMAINS and init != DEFAULT_INIT:
+        return f"--domains {domains} boots init-script hosts only: --init {init} runs with --domains 1 only"
+    return None
+
+
+def describe(topology: str, backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS) -> str:
+    """How messages name a lab configuration: 'shared topology, 1 backup MX' (', systemd' in that profile,
+    ', 4 mail domains' with more than one)."""
     text = f"{topology} topology, {backups} backup MX{'s' if backups > 1 else ''}"
-    return text if init == DEFAULT_INIT else f"{text}, {init}"
+    if init != DEFAULT_INIT:
+        text += f", {init}"
+    return text if domains == DEFAULT_DOMAINS else f"{text}, {domains} mail domains"
