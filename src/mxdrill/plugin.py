@@ -105,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
     config.stash[DRILL_RUN_KEY] = drill_run
+    _require_loadgroup(config, drill_run)
     if drill_run:
         config.pluginmanager.register(RunOrder(), "mxdrill-run-order")
     if drill_run:
@@ -123,6 +124,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     allowed, why = disruption_allowed(item.config.getoption("mxdrill_allow_disruption"), inv.maintenance_window if inv else None)
     if not allowed:
         pytest.skip(why)
+
+
+def _require_loadgroup(config: pytest.Config, drill_run: bool) -> None:
+    """`-n N` alone spreads one drill's steps over workers, and every step after preflight would skip:
+    a drill over xdist needs `--dist loadgroup` (each primary's drills on one worker, in order)."""
+    workers = getattr(config.option, "numprocesses", None)
+    if drill_run and workers and getattr(config.option, "dist", "no") not in ("loadgroup", "no"):
+        raise pytest.UsageError(f"-n {workers} with --dist {config.option.dist} would split each drill over workers: "
+                                "add --dist loadgroup (mxdrill groups a primary's drills on one worker)")
 
 
 def _item_scenario(item: pytest.Item) -> Scenario | None:

@@ -174,3 +174,22 @@ def test_going_back_to_one_domain_stops_the_further_domains_and_reboots_only_the
     resolver.nameservers = [topo.host("dns").address()]
     with pytest.raises(dns.resolver.NoNameservers):  # knot refuses a zone it no longer serves
         resolver.resolve("example2.test", "MX")
+
+
+def test_a_fleet_drill_over_xdist_runs_four_drills_into_one_summary(fleet: manager.LabPaths, tmp_path: Path) -> None:
+    """Issue 11: the running fleet's inventory, `pytest -n 4 --dist loadgroup` from a user's directory:
+    one drill per domain, each on its worker, every one PASS, all in one summary and one history."""
+    made = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "inventory", "--state-dir", str(fleet.state_dir),
+                           "--output", str(tmp_path / "hosts.yml")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    result = subprocess.run([sys.executable, "-m", "pytest", "--hosts=hosts.yml", "-p", "no:cacheprovider", "-n", "4",
+                             "--dist", "loadgroup", "--require-drill"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "mxdrill: PASS (4 drills)" in result.stdout
+    summary = json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())
+    assert summary["verdict"] == "PASS"
+    assert sorted(d["scenario"] for d in summary["drills"]) == sorted(
+        f"{p.fqdn}->{b.fqdn}:stop" for p, b in (pair(n) for n in range(1, DOMAINS + 1)))
+    history = (tmp_path / "reports" / "latest" / "history.jsonl").read_text().splitlines()
+    injected = [json.loads(line) for line in history if '"fault.injected"' in line]
+    assert len(injected) == DOMAINS and len({e["host"] for e in injected}) == DOMAINS
