@@ -48,7 +48,7 @@ def test_a_drill_outside_its_window_is_not_run_and_require_drill_fails_it(lab: m
     (tmp_path / "hosts.yml").write_text(text.replace("mxdrill_maintenance_window: always", f"mxdrill_maintenance_window: '{closed_window()}'"))
     plain = pytest_in(tmp_path, "-k", "TestFailover")
     assert plain.returncode == 0, plain.stdout[-3000:]
-    assert "mxdrill: NOT RUN (1 drill)" in plain.stdout and "the primary was never faulted (stopped skipped: outside" in plain.stdout
+    assert "mxdrill: NOT RUN (1 drill)" in plain.stdout and "the primary was never faulted (stopped skipped: disruptive step not run" in plain.stdout
     assert verdict(tmp_path) == "NOT RUN"
     required = pytest_in(tmp_path, "-k", "TestFailover", "--require-drill")
     assert required.returncode == 1 and "--require-drill: this run exits non-zero" in required.stdout
