@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--lab-state-dir", type=Path, default=None,
                       help="the lab whose inventory hosts.yml gets (default: the running lab's, else ./.lab)")
 
+    reports = commands.add_parser("report", help="work with the reports of finished runs")
+    report_commands = reports.add_subparsers(dest="report_command", required=True)
+    merge = report_commands.add_parser("merge", help="several runs' reports/<UTC>/ as one summary (one controller per site)")
+    merge.add_argument("runs", type=Path, nargs="+", help="the reports/<UTC>/ directories of the runs")
+    merge.add_argument("--into", type=Path, required=True, help="a new directory for the merged reports")
+
     restore = commands.add_parser("restore", help="heal whatever a dead drill left broken (safe any time)")
     restore.add_argument("--hosts", type=Path, default=Path("hosts.yml"), help="the inventory (default hosts.yml)")
 
@@ -190,6 +196,19 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    """`report merge`: exit 0 when the merged verdict is PASS, 1 otherwise (as --require-drill)."""
+    from mxdrill import report
+
+    try:
+        verdict = report.merge(args.runs, args.into)
+    except report.MergeError as error:
+        print(f"mxdrill: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"mxdrill: {verdict} — {len(args.runs)} runs merged into {args.into}/ (summary.html, summary.md, summary.json, history.jsonl)")
+    return 0 if verdict == "PASS" else 1
+
+
 def run_restore(args: argparse.Namespace) -> int:
     from mxdrill.inventory import InventoryError, load_fleet
     from mxdrill.restore import restore
@@ -211,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_restore(args)
         if args.command == "init":
             return run_init(args)
+        if args.command == "report":
+            return run_report(args)
     except LabUsageError as error:
         print(f"mxdrill: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -224,23 +224,49 @@ def results(history: History) -> list[DrillResult]:
 
 def write(report_dir: Path, history: History, inventory: Any) -> list[str]:
     """Write every report file from the run's history; returns the comparison flags (for the terminal)."""
+    return write_reports(report_dir, history, str(inventory.path), str(Path(inventory.path).resolve()),
+                         [h.name for h in inventory.mxs], inventory.redacted())
+
+
+def write_reports(report_dir: Path, history: History, name: str, key: str, hosts: list[str], redacted: Any) -> list[str]:
+    """The report files of `history`; `key` finds the previous run to compare with, `hosts` are the timeline's lanes."""
     drills = results(history)
-    key = str(Path(inventory.path).resolve())
     flags = compare(drills, previous_summary(report_dir.parent, report_dir, key))
     phase_list, found_versions = phases(history), versions(history)
-    hosts = [h.name for h in inventory.mxs]
     (report_dir / "summary.json").write_text(json.dumps({
         "verdict": overall(drills), "inventory": key, "flags": flags,
         "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
                     "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in drills],
     }, indent=2) + "\n")
     shown = host_lines(history)
-    (report_dir / "summary.md").write_text(markdown(drills, flags, str(inventory.path), shown, phase_list))
+    (report_dir / "summary.md").write_text(markdown(drills, flags, name, shown, phase_list))
     (report_dir / "summary.html").write_text(
-        html_page(drills, flags, str(inventory.path), shown, timeline_svg(history, hosts), phase_list))
-    (report_dir / "inventory.json").write_text(json.dumps(inventory.redacted(), indent=2, default=str) + "\n")
+        html_page(drills, flags, name, shown, timeline_svg(history, hosts), phase_list))
+    (report_dir / "inventory.json").write_text(json.dumps(redacted, indent=2, default=str) + "\n")
     (report_dir / "versions.json").write_text(json.dumps(found_versions, indent=2) + "\n")
     return flags
+
+
+class MergeError(Exception):
+    """Why `mxdrill report merge` wrote nothing."""
+
+
+def merge(run_dirs: list[Path], into: Path) -> str:
+    """Several runs' reports as one (one controller per site, each near its MXs): the histories in
+    time order, every drill judged again from its own record, one summary. Returns the verdict."""
+    histories = [directory / "history.jsonl" for directory in run_dirs]
+    missing = [str(path) for path in histories if not path.is_file()]
+    if missing:
+        raise MergeError(f"{', '.join(missing)}: no such file; give the reports/<UTC>/ directories of the runs to merge")
+    if into.exists() and any(into.iterdir()):
+        raise MergeError(f"{into} is not empty: merge into a new directory")
+    into.mkdir(parents=True, exist_ok=True, mode=0o700)
+    history = History.merged(histories, into / "history.jsonl")
+    inventories = [json.loads((d / "inventory.json").read_text()) if (d / "inventory.json").is_file() else None for d in run_dirs]
+    key = "merged:" + ",".join(str(d.resolve()) for d in run_dirs)
+    write_reports(into, history, " + ".join(str(d) for d in run_dirs), key, list(versions(history)),
+                  {"merged": [str(d) for d in run_dirs], "inventories": inventories})
+    return overall(results(history))
 
 
 def result_of(record: Record) -> DrillResult:

@@ -41,3 +41,25 @@ def test_a_failure_before_the_fault_is_still_a_failure() -> None:
     history = outside_the_window()
     history.record("mx1->mx2:stop").append(Kind.STEP_END, step="before", when="call", outcome="failed")
     assert checker.scenario_verdict(history.record("mx1->mx2:stop")).status == "fail"
+
+
+def test_merging_two_sites_runs_judges_every_drill_in_one_summary(tmp_path, capsys) -> None:
+    """One controller per site, `mxdrill report merge` after: both drills in one summary, NOT RUN wins over PASS."""
+    import json
+
+    from mxdrill import cli
+
+    runs = []
+    for site in ("paris", "lyon"):
+        directory = tmp_path / site / "reports" / "20261201T000000Z"
+        directory.mkdir(parents=True)
+        history = History(path=directory / "history.jsonl")
+        for event in outside_the_window().events:
+            history.append(event.kind, scenario=f"{site}:{event.scenario}", probe=event.probe, host=event.host, **event.data)
+        runs.append(directory)
+    into = tmp_path / "merged"
+    assert cli.main(["report", "merge", *map(str, runs), "--into", str(into)]) == 1
+    summary = json.loads((into / "summary.json").read_text())
+    assert summary["verdict"] == "NOT RUN" and [d["scenario"] for d in summary["drills"]] == ["paris:mx1->mx2:stop", "lyon:mx1->mx2:stop"]
+    assert "NOT RUN — 2 runs merged" in capsys.readouterr().out
+    assert cli.main(["report", "merge", str(runs[0]), "--into", str(into)]) == cli.EXIT_USAGE  # never over a merge
