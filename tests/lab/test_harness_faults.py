@@ -175,3 +175,18 @@ def test_a_second_drill_against_the_same_primary_refuses_naming_the_first(
             first.kill()
             first.wait()
     restore_and_check(campaign_inventory, lab)
+
+
+def test_a_status_poller_beside_it_never_makes_a_stopped_postfix_look_running(lab: manager.LabPaths,
+                                                                               request: pytest.FixtureRequest) -> None:
+    """The cause of this campaign's old flake: `postfix status` locks master.pid to test it, so two at
+    once make one say "running" of a stopped Postfix, and the heal (`status || start`) started nothing.
+    The harness's confirmed status (and so every heal) is never fooled by a poller beside it."""
+    from mxdrill.mta.postfix import confirmed
+
+    request.addfinalizer(lambda: ssh(lab, "mx1", "service postfix start >/dev/null 2>&1; postfix status"))
+    ssh(lab, "mx1", "service postfix stop >/dev/null 2>&1")
+    fooled = ssh(lab, "mx1", "(for i in $(seq 600); do postfix status >/dev/null 2>&1; done) & n=0; "
+                 f"for i in $(seq 20); do {confirmed('postfix status')} >/dev/null 2>&1 && n=$((n+1)); done; "
+                 "kill $! 2>/dev/null; wait; echo $n").stdout.strip()
+    assert fooled == "0", f"the confirmed status said 'running' {fooled} times of 20 while Postfix was stopped"

@@ -62,10 +62,26 @@ def test_maildir_dirs_are_new_and_cur_of_each_recipient() -> None:
 
 def test_dead_man_heal_is_idempotent_and_its_pattern_does_not_match_itself() -> None:
     service = ServiceControl(stop="systemctl stop postfix", start="systemctl start postfix", status="postfix status")
-    assert heal_command(service) == "{ postfix status\n} >/dev/null 2>&1 || { systemctl start postfix\n}"
+    assert heal_command(service) == ("( for _ in 1 2 3; do { postfix status\n} || exit 1; sleep 0.1; done ) >/dev/null 2>&1"
+                                     " || { systemctl start postfix\n}")
     pattern = _self_excluding("mxdrill-deadman-r1-mx1")
     assert pattern == "[m]xdrill-deadman-r1-mx1"
     import re
 
     assert re.search(pattern, "sh -c sleep 300; x mxdrill-deadman-r1-mx1")
     assert not re.search(pattern, f"pkill -f -- {pattern}")
+
+
+def test_running_counts_only_when_confirmed_every_time(tmp_path) -> None:
+    """`postfix status` says "running" of a stopped Postfix when another status call holds master.pid's
+    lock: one false "running" among the confirmations must not count (the shell really runs here)."""
+    import subprocess
+
+    from mxdrill.mta.postfix import confirmed
+
+    answers = tmp_path / "answers"
+    answers.write_text("0\n1\n0\n")  # running, not running, running: a stopped Postfix fooled twice
+    status = f"read rc < {answers} && sed -i 1d {answers} && exit $rc"
+    assert subprocess.run(["sh", "-c", confirmed(f"sh -c '{status}'")]).returncode == 1
+    answers.write_text("0\n0\n0\n")
+    assert subprocess.run(["sh", "-c", confirmed(f"sh -c '{status}'")]).returncode == 0

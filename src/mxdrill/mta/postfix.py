@@ -82,14 +82,29 @@ def parse_postconf(text: str) -> dict[str, str]:
     return settings
 
 
+# `postfix status` asks `master -t`, which *locks* master.pid to see whether a master holds it: two
+# status calls at once see each other's lock and one says "running" of a stopped Postfix (measured
+# on the lab: 5 of 60 calls, with a monitoring-like loop beside them). A stopped Postfix read as
+# running would never be started by a heal, and the harness would cancel the dead-man's switch:
+# so "running" counts only when the status says so this many times in a row; "not running" is never
+# a false answer (a live master's lock fails every tester).
+STATUS_CONFIRMATIONS = 3
+
+
+def confirmed(status: str) -> str:
+    """`status` asked STATUS_CONFIRMATIONS times, 0.1 s apart: exit 0 only if every answer was 0."""
+    rounds = " ".join(str(n) for n in range(1, STATUS_CONFIRMATIONS + 1))
+    return f"( for _ in {rounds}; do {{ {status}\n}} || exit 1; sleep 0.1; done )"
+
+
 def heal_command(service: ServiceControl) -> str:
-    """Idempotent: start only if not running, so an early manual restart is never disturbed.
+    """Idempotent: start only if not running (confirmed), so an early manual restart is never disturbed.
 
     Each declared command stands in its own `{ …\n}` group: a value ending in a `# comment`, a `;`
     or an `&&` cannot swallow or join what follows (`postfix status # ask Postfix || start` would
     never start anything) — this is what the dead-man's switch and `mxdrill restore` run.
     """
-    return f"{{ {service.status}\n}} >/dev/null 2>&1 || {{ {service.start}\n}}"
+    return f"{confirmed(service.status)} >/dev/null 2>&1 || {{ {service.start}\n}}"
 
 
 # One command tells whether systemd runs the host and which units run Postfix ("-": no systemd).
@@ -160,7 +175,8 @@ class Postfix:
         return "Postfix " + self.remote.check("postconf -h mail_version").strip()
 
     def running(self) -> bool:
-        return self.remote.run(self.service.status).rc == 0
+        """Postfix says it runs, STATUS_CONFIRMATIONS times in a row (see `confirmed`)."""
+        return self.remote.run(confirmed(self.service.status)).rc == 0
 
     def start(self) -> None:
         self.remote.check(self.service.start)
