@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import secrets
+
 import dns.exception
 import dns.resolver
+import dns.reversename
+
+from mxdrill.dnsrules import DnsView, MxAnswer, is_address
 
 
 class DnsError(Exception):
@@ -51,3 +56,34 @@ def addresses(name: str, nameserver: str | None, timeout: float = 3.0) -> list[s
     except (dns.exception.DNSException, OSError) as error:
         raise DnsError(f"A lookup of {name} at {_server(nameserver)} failed: {error}") from None
     return sorted(r.address for r in answer)
+
+
+def _answers(resolver: dns.resolver.Resolver, name: str, kind: str) -> list[str]:
+    """The records of one type at a name; none (not an error) when the name or the type is absent."""
+    try:
+        return [r.to_text() for r in resolver.resolve(name, kind)]
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except (dns.exception.DNSException, OSError) as error:
+        raise DnsError(f"{kind} lookup of {name} failed: {error}") from None
+
+
+def view(domain: str, nameserver: str | None, timeout: float = 3.0) -> DnsView:
+    """Everything the MX rules read, asked of the declared nameserver: the MX records with their TTL,
+    each target's alias and addresses, each address's PTR and each PTR name's addresses."""
+    resolver = resolver_for(nameserver, timeout)
+    try:
+        answer = resolver.resolve(domain, "MX")
+    except (dns.exception.DNSException, OSError) as error:
+        raise DnsError(f"MX lookup of {domain} at {_server(nameserver)} failed: {error}") from None
+    mxs = []
+    for record in sorted(answer, key=lambda r: (r.preference, str(r.exchange))):
+        target = str(record.exchange).rstrip(".")
+        cname = None if is_address(target) else next(iter(_answers(resolver, target, "CNAME")), None)
+        found = () if is_address(target) else tuple(_answers(resolver, target, "A") + _answers(resolver, target, "AAAA"))
+        mxs.append(MxAnswer(record.preference, target, answer.rrset.ttl, cname.rstrip(".") if cname else None, found))
+    ptrs = {a: tuple(n.rstrip(".") for n in _answers(resolver, dns.reversename.from_address(a).to_text(), "PTR"))
+            for mx in mxs for a in mx.addresses}
+    forward = {n: tuple(_answers(resolver, n, "A") + _answers(resolver, n, "AAAA")) for names in ptrs.values() for n in names}
+    wildcard = bool(_answers(resolver, f"mxdrill-wildcard-check-{secrets.token_hex(4)}.{domain}", "MX"))
+    return DnsView(domain, tuple(mxs), wildcard, ptrs, forward)

@@ -11,10 +11,12 @@ import asyncio
 import shlex
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import aiosmtplib
 
-from mxdrill import dnscheck, smtp
+from mxdrill import dnscheck, dnsrules, smtp
+from mxdrill.dnsrules import DeclaredMx
 from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Remote, RemoteError
 from mxdrill.smtp import HARNESS_HELO, HARNESS_SENDER
@@ -22,6 +24,10 @@ from mxdrill.store import normalize_source
 from mxdrill.waiting import poll_until
 
 RELAY_TEST_RECIPIENT = "mxdrill-relay-test@relay-check.invalid"
+
+
+class MxdrillWarning(UserWarning):
+    """A preflight finding that does not block the drill (a low TTL, a missing PTR): shown, never fatal."""
 
 
 @dataclass(frozen=True)
@@ -32,21 +38,26 @@ class Finding:
     host: str
     ok: bool
     detail: str
+    severity: Literal["error", "warning"] = "error"  # a warning is reported and never blocks the drill
+
+    @property
+    def blocks(self) -> bool:
+        return not self.ok and self.severity == "error"
 
 
-def dns_matches_inventory(inventory: Inventory) -> Finding:
-    """The MX records (asked of the declared nameserver) are the declared MX hosts, in priority order."""
-    declared = [(h.mx_priority, h.name) for h in inventory.mxs]
+def dns_findings(inventory: Inventory) -> list[Finding]:
+    """The domain's MX records as a sender sees them (the declared nameserver), against the seeds' rules
+    (dnsrules): one passing finding when nothing is wrong, else each problem with its cause and fix."""
     try:
-        records = dnscheck.mx_records(inventory.domain, inventory.nameserver)
+        view = dnscheck.view(inventory.domain, inventory.nameserver)
     except dnscheck.DnsError as error:
-        return Finding("dns-mx", inventory.domain, False, str(error))
-    published = [(r.preference, r.exchange) for r in records]
-    ok = sorted(declared) == published
-    detail = f"published MX {published}, declared {sorted(declared)}"
-    if not ok:
-        detail += "; fix the zone or the inventory's mxdrill_mx_priority so they agree"
-    return Finding("dns-mx", inventory.domain, ok, detail)
+        return [Finding("dns-mx", inventory.domain, False, str(error))]
+    declared = [DeclaredMx(h.name, h.mx_priority, h.address) for h in inventory.mxs]
+    problems = dnsrules.findings(view, declared)
+    if not problems:
+        published = ", ".join(f"MX {m.preference} {m.target}" for m in view.mxs)
+        return [Finding("dns-mx", inventory.domain, True, f"{published}, as declared; TTL, targets and PTRs as the seeds advise")]
+    return [Finding(p.check, p.host, False, p.detail, p.severity) for p in problems]
 
 
 async def _greeting(address: str, timeout: float) -> tuple[int | None, str]:
@@ -84,7 +95,11 @@ def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
         return Finding("refuses-relay", host.name, False, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> could not be tried: {error}")
     ok = code >= 400
-    return Finding("refuses-relay", host.name, ok, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}")
+    detail = f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}"
+    if not ok:
+        detail = (f"open relay: {host.name} accepts mail for any domain ({detail}); spammers will use it and get it "
+                  "blocklisted: end smtpd_relay_restrictions with reject_unauth_destination (postconf -n) on this host")
+    return Finding("refuses-relay", host.name, ok, detail)
 
 
 def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:

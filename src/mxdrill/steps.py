@@ -59,7 +59,7 @@ def check_preflight(drill: Drill, report: Report) -> None:
     """DNS as declared, both MXs answer, the backup takes the domain and refuses relaying, shared storage."""
     inventory, backup = drill.inventory, drill.scenario.backup
     findings = [
-        preflight.dns_matches_inventory(inventory),
+        *preflight.dns_findings(inventory),
         preflight.smtp_answers(drill.scenario.primary),
         preflight.smtp_answers(backup),
         preflight.accepts_domain(backup, inventory.recipients[0]),
@@ -72,8 +72,9 @@ def check_preflight(drill: Drill, report: Report) -> None:
         findings += [preflight.storage_mount(r, r.host.mailbox_base, inventory.storage_fstype) for r in pair]
         findings.append(preflight.same_store(pair, backup.mailbox_base))
     for finding in findings:
-        drill.record.append(Kind.PREFLIGHT, host=finding.host, check=finding.check, ok=finding.ok, detail=finding.detail)
-    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if not f.ok]
+        drill.record.append(Kind.PREFLIGHT, host=finding.host, check=finding.check, ok=finding.ok, detail=finding.detail,
+                            severity=finding.severity)
+    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if f.blocks]
     assert not bad, "backup not healthy, nothing disruptive will run: " + " | ".join(bad)
     drill.resolve_targets()
 

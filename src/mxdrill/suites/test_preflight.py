@@ -3,6 +3,8 @@ and refuses relaying, shared storage mounted on every MX and written through fro
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from mxdrill import preflight
@@ -18,8 +20,13 @@ def delivering(inventory: Inventory, hosts: dict[str, MailHost]) -> list[Host]:
 
 
 def test_dns_mx_records_match_the_inventory(inventory: Inventory) -> None:
-    finding = preflight.dns_matches_inventory(inventory)
-    assert finding.ok, finding.detail
+    """Seeds 000-002's MX rules: an error fails this check, a warning is shown in pytest's warnings summary."""
+    findings = preflight.dns_findings(inventory)
+    for finding in findings:
+        if not finding.ok and not finding.blocks:
+            warnings.warn(preflight.MxdrillWarning(f"{finding.check} on {finding.host}: {finding.detail}"), stacklevel=1)
+    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if f.blocks]
+    assert not bad, " | ".join(bad)
 
 
 def test_every_mx_answers_smtp(inventory: Inventory) -> None:

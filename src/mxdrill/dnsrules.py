@@ -1,0 +1,159 @@
+"""The seeds' rules for a domain's MX records, as pure functions of what DNS answered.
+
+Seeds 000-002 ("Erreurs courantes") list what goes wrong with MX setups; each rule here names the
+cause, the evidence and the fix instead of one "published ≠ declared" line. They read a `DnsView`
+(gathered once by `dnscheck.view`), so each is tested on recorded answers without a nameserver.
+An **error** blocks the drill's disruptive steps; a **warning** is reported and does not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+MIN_MX_TTL = 3600  # seed 003: the MX TTL a sender caches; lower makes every outage a DNS storm
+
+
+@dataclass(frozen=True)
+class MxAnswer:
+    """One published MX record and what its target resolves to."""
+
+    preference: int
+    target: str  # without the trailing dot
+    ttl: int
+    cname: str | None = None  # the target is an alias of this name
+    addresses: tuple[str, ...] = ()  # A and AAAA of the target (after any alias)
+
+
+@dataclass(frozen=True)
+class DnsView:
+    """What the declared nameserver said about the domain's MXs."""
+
+    domain: str
+    mxs: tuple[MxAnswer, ...]
+    wildcard_mx: bool = False  # a random name under the domain has MX records too
+    ptrs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # MX address -> its PTR names
+    forward: dict[str, tuple[str, ...]] = field(default_factory=dict)  # PTR name -> its addresses
+
+
+@dataclass(frozen=True)
+class DeclaredMx:
+    name: str
+    priority: int | None
+    address: str
+
+
+@dataclass(frozen=True)
+class DnsFinding:
+    check: str
+    host: str
+    severity: Severity
+    detail: str  # the evidence, then the fix
+
+
+def is_address(target: str) -> bool:
+    try:
+        ipaddress.ip_address(target)
+    except ValueError:
+        return False
+    return True
+
+
+def target_shape(view: DnsView) -> list[DnsFinding]:
+    """An MX must name a host with its own A/AAAA records: not an IP address, not an alias (RFC 2181 §10.3)."""
+    found = []
+    for mx in view.mxs:
+        record = f"MX {mx.preference} {mx.target}"
+        if is_address(mx.target):
+            found.append(DnsFinding("dns-mx-target", mx.target, "error",
+                                    f"{record} is an IP address, not a host name: senders look it up as a name and fail; "
+                                    f"publish `MX {mx.preference} <host name>.` with an A record for {mx.target}"))
+        elif mx.cname is not None:
+            found.append(DnsFinding("dns-mx-target", mx.target, "error",
+                                    f"{record} is a CNAME to {mx.cname} (RFC 2181 §10.3 forbids it; some senders refuse it): "
+                                    f"publish `MX {mx.preference} {mx.cname}.` instead"))
+        elif not mx.addresses:
+            found.append(DnsFinding("dns-mx-target", mx.target, "error",
+                                    f"{record} has no A or AAAA record: no sender can reach it; add its address to the zone"))
+    return found
+
+
+def against_inventory(view: DnsView, declared: list[DeclaredMx]) -> list[DnsFinding]:
+    """Each published MX is a declared one with the declared priority, and each declared MX is published."""
+    by_name = {d.name: d for d in declared}
+    by_address = {d.address: d for d in declared}
+    found, seen = [], set()
+    for mx in view.mxs:
+        host = by_name.get(mx.target) or next((by_address[a] for a in mx.addresses if a in by_address), None)
+        if host is None:
+            found.append(DnsFinding("dns-mx-undeclared", mx.target, "error",
+                                    f"MX {mx.preference} {mx.target} is published but not in the inventory: split reception "
+                                    "(an old MX left after a migration takes part of the mail); remove it from the zone, "
+                                    "or declare it in mxdrill_backup"))
+            continue
+        seen.add(host.name)
+        if host.priority is not None and host.priority != mx.preference:
+            found.append(DnsFinding("dns-mx-priority", host.name, "error",
+                                    f"{host.name} is published as MX {mx.preference} but declared with mxdrill_mx_priority "
+                                    f"{host.priority}: fix the zone or the inventory so they agree"))
+    for host in declared:
+        if host.name not in seen:
+            found.append(DnsFinding("dns-mx-missing", host.name, "error",
+                                    f"{host.name} is declared but {view.domain} publishes no MX for it (published: "
+                                    f"{', '.join(f'{m.preference} {m.target}' for m in view.mxs) or 'none'}): "
+                                    f"publish `MX {host.priority} {host.name}.`"))
+    return found
+
+
+def priorities(view: DnsView) -> list[DnsFinding]:
+    """A primary and a backup of equal preference are tried at random, not in order (seed 002)."""
+    by_preference: dict[int, list[str]] = {}
+    for mx in view.mxs:
+        by_preference.setdefault(mx.preference, []).append(mx.target)
+    return [DnsFinding("dns-mx-equal-priority", ",".join(names), "error",
+                       f"{' and '.join(names)} share MX preference {preference}: senders pick one at random, so the "
+                       "backup takes mail while the primary is up; give the backup a higher number")
+            for preference, names in sorted(by_preference.items()) if len(names) > 1]
+
+
+def ttl(view: DnsView, minimum: int = MIN_MX_TTL) -> list[DnsFinding]:
+    low = sorted({mx.ttl for mx in view.mxs if mx.ttl < minimum})
+    if not low:
+        return []
+    return [DnsFinding("dns-mx-ttl", view.domain, "warning",
+                       f"the MX records of {view.domain} have TTL {low[0]}s, below {minimum}s (seed 003): every change "
+                       f"and outage sends senders back to DNS; raise the TTL to {minimum}")]
+
+
+def wildcard(view: DnsView) -> list[DnsFinding]:
+    if not view.wildcard_mx:
+        return []
+    return [DnsFinding("dns-mx-wildcard", view.domain, "warning",
+                       f"*.{view.domain} has MX records: mail for any mistyped subdomain is accepted and queued; "
+                       "remove the wildcard MX unless you mean it")]
+
+
+def reverse(view: DnsView) -> list[DnsFinding]:
+    """Each MX address has a PTR whose name points back at it (forward-confirmed): receivers check it."""
+    found = []
+    for mx in view.mxs:
+        for address in mx.addresses:
+            names = view.ptrs.get(address, ())
+            confirmed = [n for n in names if address in view.forward.get(n, ())]
+            if not names:
+                found.append(DnsFinding("dns-ptr", mx.target, "warning",
+                                        f"{address} ({mx.target}) has no PTR record: many receivers distrust mail from it; "
+                                        f"add `PTR {mx.target}.` in its reverse zone"))
+            elif not confirmed:
+                found.append(DnsFinding("dns-ptr", mx.target, "warning",
+                                        f"{address} ({mx.target}) has PTR {', '.join(names)}, which does not resolve back to "
+                                        f"{address}: make the PTR name's A record {address}"))
+    return found
+
+
+def findings(view: DnsView, declared: list[DeclaredMx], min_ttl: int = MIN_MX_TTL) -> list[DnsFinding]:
+    """Every rule over the view, in the order a postmaster would fix them (the shape of the records first)."""
+    return [*target_shape(view), *against_inventory(view, declared), *priorities(view), *ttl(view, min_ttl), *wildcard(view),
+            *reverse(view)]

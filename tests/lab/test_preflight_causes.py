@@ -1,0 +1,57 @@
+"""Issue 12 (first part): the non-disruptive suite names the cause. Break the lab the way the seeds
+warn about, run `pytest --hosts=hosts.yml -m "not disruptive"`, and find the finding, its host and
+its fix; the healthy lab shows no error and no warning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mxdrill.lab import manager
+
+from lab_helpers import REPO, ssh
+
+ZONE = "/etc/knot/zones/example.test.zone"
+
+
+def acceptance(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "--hosts=hosts.yml", f"--reports={tmp_path / 'reports'}",
+                           "-p", "no:cacheprovider", "-q", "-m", "not disruptive", "-k", "test_preflight"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
+    """Run a shell command in a lab host; that host is rebooted from its pristine layers afterwards."""
+    def breaker(host: str, command: str) -> None:
+        request.addfinalizer(lambda: manager.reboot(host, lab, say=lambda _m: None))
+        ssh(lab, host, command)
+
+    return breaker
+
+
+def test_the_healthy_lab_has_no_error_and_no_warning(lab: manager.LabPaths, tmp_path: Path) -> None:
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "warning" not in result.stdout.splitlines()[-1], result.stdout[-3000:]
+
+
+def test_an_mx_published_as_a_cname_is_named_with_the_record_to_publish(broken, tmp_path: Path) -> None:
+    broken("dns", f"sed -i -e 's/2026112401/2026112402/' -e 's/^@ IN MX 20 mx2.example.test./@ IN MX 20 backup.example.test./' "
+                  f"-e '$a backup IN CNAME mx2.example.test.' {ZONE} && knotc zone-reload example.test >/dev/null")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1
+    assert ("MX 20 backup.example.test is a CNAME to mx2.example.test (RFC 2181 §10.3 forbids it; some senders refuse it): "
+            "publish `MX 20 mx2.example.test.` instead") in result.stdout, result.stdout[-3000:]
+
+
+def test_an_open_relay_backup_is_called_one(broken, tmp_path: Path) -> None:
+    # every client counts as "my network": Postfix itself refuses to run with a bare `permit`
+    broken("mx2", "postconf -e 'mynetworks = 0.0.0.0/0' && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1
+    assert "open relay: mx2.example.test accepts mail for any domain" in result.stdout, result.stdout[-3000:]
+    assert "reject_unauth_destination" in result.stdout

@@ -1,0 +1,73 @@
+"""The seeds' MX rules on recorded DNS answers: each problem named with its cause and its fix."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mxdrill import dnsrules
+from mxdrill.dnsrules import DeclaredMx, DnsView, MxAnswer
+
+MX1, MX2 = "mx1.example.test", "mx2.example.test"
+A1, A2 = "198.51.100.11", "198.51.100.12"
+DECLARED = [DeclaredMx(MX1, 10, A1), DeclaredMx(MX2, 20, A2)]
+HEALTHY = DnsView(
+    "example.test",
+    (MxAnswer(10, MX1, 3600, None, (A1,)), MxAnswer(20, MX2, 3600, None, (A2,))),
+    ptrs={A1: (MX1,), A2: (MX2,)},
+    forward={MX1: (A1,), MX2: (A2,)},
+)
+
+
+def with_mx(*mxs: MxAnswer, **changes: object) -> DnsView:
+    return replace(HEALTHY, mxs=mxs, **changes)
+
+
+def only(view: DnsView) -> dnsrules.DnsFinding:
+    found = dnsrules.findings(view, DECLARED)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_lab_as_published_has_no_finding() -> None:
+    assert dnsrules.findings(HEALTHY, DECLARED) == []
+
+
+def test_an_mx_that_is_a_cname_is_named_with_the_record_to_publish() -> None:
+    finding = only(with_mx(HEALTHY.mxs[0], MxAnswer(20, "backup.example.test", 3600, MX2, (A2,))))
+    assert (finding.check, finding.severity) == ("dns-mx-target", "error")
+    assert "MX 20 backup.example.test is a CNAME to mx2.example.test" in finding.detail
+    assert "publish `MX 20 mx2.example.test.` instead" in finding.detail
+
+
+def test_an_mx_that_is_an_ip_address_or_has_no_address_is_an_error() -> None:
+    found = dnsrules.findings(with_mx(HEALTHY.mxs[0], MxAnswer(20, A2, 3600)), DECLARED)
+    assert "MX 20 198.51.100.12 is an IP address, not a host name" in found[0].detail
+    found = dnsrules.target_shape(with_mx(MxAnswer(10, MX1, 3600, None, ())))
+    assert "MX 10 mx1.example.test has no A or AAAA record" in found[0].detail
+
+
+def test_an_undeclared_mx_is_split_reception() -> None:
+    old = MxAnswer(30, "oldmx.example.test", 3600, None, ("198.51.100.99",))
+    finding = only(with_mx(*HEALTHY.mxs, old, ptrs={**HEALTHY.ptrs, "198.51.100.99": ("oldmx.example.test",)},
+                           forward={**HEALTHY.forward, "oldmx.example.test": ("198.51.100.99",)}))
+    assert finding.check == "dns-mx-undeclared" and "split reception" in finding.detail
+
+
+def test_equal_priorities_are_tried_at_random() -> None:
+    found = dnsrules.findings(with_mx(HEALTHY.mxs[0], replace(HEALTHY.mxs[1], preference=10)), DECLARED)
+    assert [f.check for f in found] == ["dns-mx-priority", "dns-mx-equal-priority"]
+    assert "share MX preference 10: senders pick one at random" in found[1].detail
+
+
+def test_a_declared_mx_that_is_not_published_is_missing() -> None:
+    finding = only(with_mx(HEALTHY.mxs[0]))
+    assert finding.check == "dns-mx-missing" and "publish `MX 20 mx2.example.test.`" in finding.detail
+
+
+def test_a_low_ttl_a_wildcard_and_a_missing_ptr_are_warnings() -> None:
+    low = dnsrules.findings(with_mx(*(replace(m, ttl=300) for m in HEALTHY.mxs)), DECLARED)
+    assert [(f.check, f.severity) for f in low] == [("dns-mx-ttl", "warning")] and "TTL 300s, below 3600s" in low[0].detail
+    assert only(replace(HEALTHY, wildcard_mx=True)).check == "dns-mx-wildcard"
+    unconfirmed = only(replace(HEALTHY, forward={MX1: (A1,), MX2: ("198.51.100.77",)}))
+    assert (unconfirmed.check, unconfirmed.severity) == ("dns-ptr", "warning") and "does not resolve back" in unconfirmed.detail
+    assert "has no PTR record" in only(replace(HEALTHY, ptrs={A1: (MX1,)})).detail
