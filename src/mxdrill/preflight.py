@@ -8,9 +8,11 @@ backup are all good. The same checks are the non-disruptive acceptance suite (`-
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shlex
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import aiosmtplib
@@ -45,6 +47,15 @@ class Finding:
         return not self.ok and self.severity == "error"
 
 
+def errors(findings: list[Finding]) -> list[str]:
+    """The findings that block, as `check on host: detail`; the warnings among them go to pytest's
+    warnings summary (a check of the acceptance suite fails only on an error)."""
+    for finding in findings:
+        if not finding.ok and not finding.blocks:
+            warnings.warn(MxdrillWarning(f"{finding.check} on {finding.host}: {finding.detail}"), stacklevel=2)
+    return [f"{f.check} on {f.host}: {f.detail}" for f in findings if f.blocks]
+
+
 def dns_findings(inventory: Inventory) -> list[Finding]:
     """The domain's MX records as a sender sees them (the declared nameserver), against the seeds' rules
     (dnsrules): one passing finding when nothing is wrong, else each problem with its cause and fix."""
@@ -75,12 +86,20 @@ def smtp_answers(host: Host, timeout: float = 10.0) -> Finding:
     return Finding("smtp-220", host.name, code == 220, f"{host.address}:25 said {code} {message}".strip())
 
 
+def _rcpt(host: Host, recipient: str, check: str, timeout: float) -> tuple[int, str] | Finding:
+    """The MX's answer to RCPT TO:<recipient> (nothing is delivered), or the finding that it could not be asked."""
+    try:
+        return asyncio.run(smtp.rcpt_check(host.address, recipient, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        return Finding(check, host.name, False, f"RCPT TO:<{recipient}> could not be tried: {error}")
+
+
 def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding:
     """seed 003 Problème 2: a backup that answers 'Relay access denied' for the domain loses the mail."""
-    try:
-        code, message = asyncio.run(smtp.rcpt_check(host.address, recipient, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return Finding("accepts-domain", host.name, False, f"RCPT TO:<{recipient}> could not be tried: {error}")
+    answer = _rcpt(host, recipient, "accepts-domain", timeout)
+    if isinstance(answer, Finding):
+        return answer
+    code, message = answer
     ok = 200 <= code < 300
     detail = f"RCPT TO:<{recipient}> → {code} {message}"
     if not ok:
@@ -90,16 +109,63 @@ def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding
 
 def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
     """An MX that relays for anybody is an open relay: it must refuse a foreign recipient."""
-    try:
-        code, message = asyncio.run(smtp.rcpt_check(host.address, RELAY_TEST_RECIPIENT, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return Finding("refuses-relay", host.name, False, f"RCPT TO:<{RELAY_TEST_RECIPIENT}> could not be tried: {error}")
+    answer = _rcpt(host, RELAY_TEST_RECIPIENT, "refuses-relay", timeout)
+    if isinstance(answer, Finding):
+        return answer
+    code, message = answer
     ok = code >= 400
     detail = f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}"
     if not ok:
         detail = (f"open relay: {host.name} accepts mail for any domain ({detail}); spammers will use it and get it "
                   "blocklisted: end smtpd_relay_restrictions with reject_unauth_destination (postconf -n) on this host")
     return Finding("refuses-relay", host.name, ok, detail)
+
+
+def rejects_unknown_recipient(host: Host, domain: str, timeout: float = 10.0) -> Finding:
+    """Seed 000: a backup that takes mail for users who do not exist bounces it later, to forged senders
+    (backscatter: it gets the domain blocklisted). It must refuse them at RCPT, as the primary does."""
+    recipient = f"mxdrill-no-such-user-{secrets.token_hex(4)}@{domain}"
+    answer = _rcpt(host, recipient, "rejects-unknown-recipient", timeout)
+    if isinstance(answer, Finding):
+        return replace(answer, severity="warning")
+    code, message = answer
+    detail = f"RCPT TO:<{recipient}> → {code} {message}"
+    if code < 400:
+        detail = (f"backscatter: {host.name} accepts mail for a user who does not exist ({detail}) and would bounce it "
+                  "later to whoever the sender claims to be; list the domain's users in relay_recipient_maps "
+                  "(a queueing backup) or its mailbox maps, so unknown users are refused at RCPT")
+    return Finding("rejects-unknown-recipient", host.name, code >= 400, detail, "warning")
+
+
+QUEUE_LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
+MIN_QUEUE_SECONDS = 5 * 86400  # Postfix's own default, 5 days; seed 000 advises at least that on a backup
+TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def postfix_seconds(value: str, default_unit: str = "d") -> float | None:
+    """A Postfix time value (`5d`, `12h`, `3600s`, a bare number in the parameter's unit) in seconds."""
+    text = value.strip().lower()
+    unit = text[-1] if text[-1:] in TIME_UNITS else default_unit
+    number = text[:-1] if text[-1:] in TIME_UNITS else text
+    try:
+        return float(number) * TIME_UNITS[unit]
+    except ValueError:
+        return None
+
+
+def queue_lifetime(host: str, values: dict[str, str], minimum: float = MIN_QUEUE_SECONDS) -> list[Finding]:
+    """A queueing backup must keep the domain's mail at least as long as the primary may be down
+    (seed 000): below that, mail queued during a long outage is bounced, i.e. lost to the domain."""
+    found = []
+    for name in QUEUE_LIFETIMES:
+        seconds = postfix_seconds(values.get(name, "5d"))
+        ok = seconds is not None and seconds >= minimum
+        detail = f"{name} = {values.get(name)}"
+        if not ok:
+            detail += (f": mail this backup queues for a primary down longer than that is bounced, not delivered; "
+                       f"postconf -e {name}={minimum / 86400:g}d (or more) on {host}")
+        found.append(Finding("queue-lifetime", host, ok, detail))
+    return found
 
 
 def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:

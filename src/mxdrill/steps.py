@@ -67,6 +67,9 @@ def check_preflight(drill: Drill, report: Report) -> None:
     ]
     drill.claim()
     drill.prepare()
+    findings.append(preflight.rejects_unknown_recipient(backup, inventory.domain))
+    if drill.backup_role == "relays":
+        findings += preflight.queue_lifetime(backup.name, drill.backup.mta.config(*preflight.QUEUE_LIFETIMES))
     if drill.backup_role == "delivers":
         pair = [drill.primary.remote, drill.backup.remote]
         findings += [preflight.storage_mount(r, r.host.mailbox_base, inventory.storage_fstype) for r in pair]

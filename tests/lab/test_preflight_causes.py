@@ -33,7 +33,8 @@ def broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
     return breaker
 
 
-def test_the_healthy_lab_has_no_error_and_no_warning(lab: manager.LabPaths, tmp_path: Path) -> None:
+@pytest.mark.parametrize("topology", ["shared", "relay"])
+def test_the_healthy_lab_has_no_error_and_no_warning(topology: str, lab: manager.LabPaths, tmp_path: Path) -> None:
     result = acceptance(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "warning" not in result.stdout.splitlines()[-1], result.stdout[-3000:]
@@ -55,3 +56,19 @@ def test_an_open_relay_backup_is_called_one(broken, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "open relay: mx2.example.test accepts mail for any domain" in result.stdout, result.stdout[-3000:]
     assert "reject_unauth_destination" in result.stdout
+
+
+def test_a_backup_that_takes_unknown_users_is_backscatter_a_warning(broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e 'virtual_mailbox_maps = static:example.test/probe/' && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]  # a warning: the drill may still run
+    assert "backscatter: mx2.example.test accepts mail for a user who does not exist" in result.stdout
+
+
+@pytest.mark.parametrize("topology", ["relay"])
+def test_a_queueing_backup_that_bounces_after_a_day_is_an_error(topology: str, broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e maximal_queue_lifetime=1d && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1
+    assert ("maximal_queue_lifetime = 1d: mail this backup queues for a primary down longer than that is bounced, "
+            "not delivered; postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test") in result.stdout

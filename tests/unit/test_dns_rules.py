@@ -71,3 +71,12 @@ def test_a_low_ttl_a_wildcard_and_a_missing_ptr_are_warnings() -> None:
     unconfirmed = only(replace(HEALTHY, forward={MX1: (A1,), MX2: ("198.51.100.77",)}))
     assert (unconfirmed.check, unconfirmed.severity) == ("dns-ptr", "warning") and "does not resolve back" in unconfirmed.detail
     assert "has no PTR record" in only(replace(HEALTHY, ptrs={A1: (MX1,)})).detail
+
+
+def test_a_queueing_backup_that_bounces_early_is_an_error_with_the_postconf_to_run() -> None:
+    from mxdrill.preflight import postfix_seconds, queue_lifetime
+
+    assert [postfix_seconds(v) for v in ("5d", "12h", "3", "1w", "x")] == [432000, 43200, 259200, 604800, None]
+    short, default = queue_lifetime("mx2.example.test", {"maximal_queue_lifetime": "1d", "bounce_queue_lifetime": "5d"})
+    assert not short.ok and short.blocks and "postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test" in short.detail
+    assert default.ok
