@@ -137,6 +137,29 @@ def rejects_unknown_recipient(host: Host, domain: str, timeout: float = 10.0) ->
     return Finding("rejects-unknown-recipient", host.name, code >= 400, detail, "warning")
 
 
+# Seed 003 "configuration identique", seed 000: a backup with weaker anti-spam rules is where spam comes in.
+PARITY = ("smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions", "smtpd_relay_restrictions",
+          "smtpd_recipient_restrictions", "smtpd_data_restrictions", "postscreen_dnsbl_sites", "message_size_limit",
+          "smtpd_tls_security_level")
+
+
+def parity(values: dict[str, dict[str, str]], primary: str) -> list[Finding]:
+    """Each backup's value of each PARITY parameter against the primary's: a difference is a warning
+    naming every MX's value (one passing finding per backup when all agree)."""
+    found = []
+    for backup, settings in values.items():
+        if backup == primary:
+            continue
+        differing = [name for name in PARITY if settings.get(name, "") != values[primary].get(name, "")]
+        found += [Finding("config-parity", backup, False,
+                          f"{name}: {primary} = {values[primary].get(name) or '(empty)'}, {backup} = {settings.get(name) or '(empty)'}; "
+                          f"a backup weaker than its primary is where spam and oversized mail get in: make them equal (postconf -e)",
+                          "warning") for name in differing]
+        if not differing:
+            found.append(Finding("config-parity", backup, True, f"{len(PARITY)} anti-spam, size and TLS settings as on {primary}"))
+    return found
+
+
 QUEUE_LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 MIN_QUEUE_SECONDS = 5 * 86400  # Postfix's own default, 5 days; seed 000 advises at least that on a backup
 TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -72,3 +72,10 @@ def test_a_queueing_backup_that_bounces_after_a_day_is_an_error(topology: str, b
     assert result.returncode == 1
     assert ("maximal_queue_lifetime = 1d: mail this backup queues for a primary down longer than that is bounced, "
             "not delivered; postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test") in result.stdout
+
+
+def test_a_backup_with_another_size_limit_than_its_primary_is_a_parity_warning(broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e message_size_limit=1024000 && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "message_size_limit: mx1.example.test = 10240000, mx2.example.test = 1024000" in result.stdout

@@ -80,3 +80,13 @@ def test_a_queueing_backup_that_bounces_early_is_an_error_with_the_postconf_to_r
     short, default = queue_lifetime("mx2.example.test", {"maximal_queue_lifetime": "1d", "bounce_queue_lifetime": "5d"})
     assert not short.ok and short.blocks and "postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test" in short.detail
     assert default.ok
+
+
+def test_a_backup_weaker_than_its_primary_is_a_warning_naming_both_values() -> None:
+    from mxdrill.preflight import PARITY, parity
+
+    same = {name: "" for name in PARITY} | {"message_size_limit": "10240000"}
+    values = {"mx1": same, "mx2": same | {"message_size_limit": "1024000"}, "mx3": same}
+    found = parity(values, "mx1")
+    assert [(f.host, f.ok, f.severity) for f in found] == [("mx2", False, "warning"), ("mx3", True, "error")]
+    assert "message_size_limit: mx1 = 10240000, mx2 = 1024000" in found[0].detail

@@ -54,6 +54,13 @@ def test_every_queueing_backup_keeps_mail_long_enough(inventory: Inventory, host
     assert not bad, " | ".join(bad)
 
 
+def test_the_backups_match_the_primarys_configuration(inventory: Inventory, hosts: dict[str, MailHost]) -> None:
+    """Seed 003's "configuration identique": restrictions, DNSBLs, size limit and TLS level, MX by MX (warnings)."""
+    values = {h.name: hosts[h.name].mta.config(*preflight.PARITY) for h in inventory.mxs}
+    bad = preflight.errors(preflight.parity(values, inventory.primary.name))
+    assert not bad, " | ".join(bad)
+
+
 def test_shared_storage_is_mounted_on_every_delivering_mx(inventory: Inventory, sessions: Sessions, delivering: list[Host]) -> None:
     findings = [preflight.storage_mount(sessions[h], h.mailbox_base, inventory.storage_fstype) for h in delivering]
     bad = [f"{f.host}: {f.detail}" for f in findings if not f.ok]
