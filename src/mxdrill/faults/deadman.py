@@ -68,10 +68,12 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
     return switch
 
 
-# Nobody is left to retry a heal that fails once (a start racing the MTA's own shutdown, a dependency
-# not up yet): the switch tries again itself, a bounded number of times.
+# Nobody is left to retry a heal that did nothing: the switch runs it again, a bounded number of times,
+# whatever it returned. The heal is idempotent (`status || start`), and a start can report success and
+# start nothing: Debian's `service postfix start` asks `master -t` once, and a `postfix status` beside
+# it (monitoring) makes it skip a stopped Postfix and print "." with exit 0 (seen in this lab's CI).
 HEAL_ATTEMPTS = 3
-HEAL_RETRY_SECONDS = 2
+HEAL_RETRY_SECONDS = 1
 
 
 def _sleeping_script(tag: str, command: str, window: float) -> str:
@@ -84,7 +86,7 @@ def _sleeping_script(tag: str, command: str, window: float) -> str:
     return (f"{say} armed for {math.ceil(window)}s\"; sleep {math.ceil(window)}; {say} fired: healing\"; "
             f"for attempt in {' '.join(str(n) for n in range(1, HEAL_ATTEMPTS + 1))}; do "
             f"out=$({{ {command}\n}} 2>&1); rc=$?; {say} heal attempt $attempt exited $rc: $out\"; "
-            f"[ $rc -eq 0 ] && break; sleep {HEAL_RETRY_SECONDS}; done")
+            f"sleep {HEAL_RETRY_SECONDS}; done")
 
 
 def _running(remote: Remote, tag: str) -> bool:
