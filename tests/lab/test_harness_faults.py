@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,25 @@ def wait_reached(proc: subprocess.Popen[str], hold: Path) -> None:
         time.sleep(0.02)
 
 
+def end_drill_at(inventory: Path, step: str, signum: int, tmp_path: Path,
+                 at_hold: Callable[[], None] = lambda: None) -> float:
+    """Run the drill to just after `step`, check `at_hold`, send `signum`, wait for the run to end
+    (killing it if it hangs); returns when the signal was sent (time.monotonic)."""
+    hold = tmp_path / "hold"
+    proc = start_drill(inventory, step, hold, tmp_path)
+    try:
+        wait_reached(proc, hold)
+        at_hold()
+        sent_at = time.monotonic()
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return sent_at
+
+
 def seconds_until_primary_runs(limit: float) -> float:
     start = time.monotonic()
     while subprocess.run(["ip", "netns", "exec", "mxd-mx1", "true"]).returncode == 0:
@@ -105,16 +125,7 @@ def restore_and_check(inventory: Path, lab: manager.LabPaths) -> None:
 def test_ending_the_drill_never_leaves_the_primary_down(
     step: str, sig: str, campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
 ) -> None:
-    hold = tmp_path / "hold"
-    proc = start_drill(campaign_inventory, step, hold, tmp_path)
-    try:
-        wait_reached(proc, hold)
-        proc.send_signal(SIGNALS[sig])
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    end_drill_at(campaign_inventory, step, SIGNALS[sig], tmp_path)
     limit = DEADMAN_WINDOW + 10 if sig == "SIGKILL" else 5
     try:
         seconds = seconds_until_primary_runs(limit)

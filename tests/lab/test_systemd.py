@@ -25,7 +25,7 @@ from mxdrill.lab import topology as topo
 
 from lab_helpers import REPO, send_via_sender, ssh, wait_until
 from test_drill import kinds, run_drill
-from test_harness_faults import seconds_until_primary_runs, start_drill, wait_reached
+from test_harness_faults import end_drill_at, seconds_until_primary_runs
 
 pytestmark = pytest.mark.parametrize("init", ["systemd"])
 
@@ -165,18 +165,10 @@ def deadman_units() -> str:
 def test_sigkill_during_the_outage_leaves_the_primary_to_the_systemd_timer(
     init: str, step: str, campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
 ) -> None:
-    hold = tmp_path / "hold"
-    proc = start_drill(campaign_inventory, step, hold, tmp_path)
-    try:
-        wait_reached(proc, hold)
+    def armed() -> None:
         assert "mxdrill-deadman-" in deadman_units(), "no transient timer armed on mx1"
-        killed_at = time.monotonic()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    killed_at = end_drill_at(campaign_inventory, step, signal.SIGKILL, tmp_path, at_hold=armed)
     polled_from = time.monotonic()
     try:
         back = polled_from - killed_at + seconds_until_primary_runs(DEADMAN_WINDOW + 10)
