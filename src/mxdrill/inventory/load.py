@@ -126,7 +126,9 @@ def _inventory(path: str | Path, served: Domain, loaded: dict[str, Loaded]) -> I
         keep_probes=domain.mxdrill_keep_probes, command_timeout=domain.mxdrill_command_timeout,
         drain_deadline=domain.mxdrill_drain_deadline, mta_settle=domain.mxdrill_mta_settle,
         maintenance_window=domain.mxdrill_maintenance_window, deadman_window=domain.mxdrill_deadman_window,
-        drill_deadline=domain.mxdrill_drill_deadline,
+        drill_deadline=domain.mxdrill_drill_deadline, min_mx_ttl=domain.mxdrill_min_mx_ttl,
+        min_queue_lifetime=domain.mxdrill_min_queue_lifetime, cert_min_days=domain.mxdrill_cert_min_days,
+        tls_ca=_local_path(domain.mxdrill_tls_ca, Path(path).parent) if domain.mxdrill_tls_ca else None,
         hosts={name: _as_seen_by(mxs, item.host) for name, item in hosts.items()},
     )
     inventory._declared = _declared_paths(hosts)
@@ -188,6 +190,9 @@ def check_files(inv: Inventory) -> None:
             if problem:
                 file, key, line = inv._declared.get((host.name, var), (str(inv.path), f"{host.name}.{var}", None))
                 raise InventoryError(file, line, key, f"{local} {problem} (host {host.name})")
+    problem = _unreadable(inv.tls_ca) if inv.tls_ca is not None else None
+    if problem:
+        raise InventoryError(str(inv.path), None, "mxdrill_tls_ca", f"{inv.tls_ca} {problem}")
 
 
 def _unreadable(path: Path) -> str | None:

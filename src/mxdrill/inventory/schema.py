@@ -175,6 +175,7 @@ SECONDS_RANGES: dict[str, tuple[float, float, str]] = {
     "mxdrill_drain_deadline": (0.1, DAY, "1 day"),
     "mxdrill_deadman_window": (1.0, DAY, "1 day"),
     "mxdrill_drill_deadline": (1.0, 7 * DAY, "1 week"),
+    "mxdrill_min_queue_lifetime": (1.0, 365 * DAY, "1 year"),
 }
 """Each seconds variable's range, and how its hint names the upper end."""
 
@@ -277,6 +278,15 @@ class DomainVars(BaseModel):
         "mxdrill_deadman_window", 300.0)
     mxdrill_drill_deadline: seconds(*SECONDS_RANGES["mxdrill_drill_deadline"][:2]) = _seconds(
         "mxdrill_drill_deadline", 900.0)
+    # the preflight's thresholds (issue 12): what the seeds advise, each overridable per domain
+    mxdrill_min_mx_ttl: Annotated[StrictInt, Field(ge=0, le=7 * 86400)] = variable(
+        3600, hint="a TTL in seconds, 0 to 604800 (seed 003 advises at least 3600)")
+    mxdrill_min_queue_lifetime: seconds(*SECONDS_RANGES["mxdrill_min_queue_lifetime"][:2]) = _seconds(
+        "mxdrill_min_queue_lifetime", 5 * DAY, " (Postfix's default, 5 days: a queueing backup must keep mail that long)")
+    # the CA the MXs' certificates chain to (PEM); left out: this machine's trust store
+    mxdrill_tls_ca: LocalPath | None = variable(None, hint="the path of a PEM file of CA certificates")
+    mxdrill_cert_min_days: Annotated[StrictInt, Field(ge=0, le=3650)] = variable(
+        21, hint="a number of days, 0 to 3650 (a certificate expiring sooner is an error)")
 
 
 # --- the tables, read back from the declarations ----------------------------------------------------
