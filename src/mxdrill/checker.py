@@ -93,6 +93,7 @@ def ledger(record: Record) -> dict[str, int]:
     accepted = takers(record)
     copies = copies_per_probe(record)
     found_any = bool(record.of_kind(Kind.PROBE_FOUND))
+    over_tls = {e.probe for e in record.of_kind(Kind.PROBE_ACCEPTED) if e.data.get("tls")}
     return {
         "sent": len(wanted),
         "accepted_by_primary": sum(1 for p in wanted if accepted.get(p) == "primary"),
@@ -101,6 +102,7 @@ def ledger(record: Record) -> dict[str, int]:
         "delivered_once": sum(1 for p in wanted if copies.get(p, 0) == 1),
         "lost": sum(1 for p in wanted if copies.get(p, 0) == 0) if found_any else 0,
         "duplicated": sum(1 for p in wanted if copies.get(p, 0) > 1),
+        "over_tls": sum(1 for p in wanted if p in over_tls),
     }
 
 

@@ -86,4 +86,17 @@ def view(domain: str, nameserver: str | None, timeout: float = 3.0) -> DnsView:
             for mx in mxs for a in mx.addresses}
     forward = {n: tuple(_answers(resolver, n, "A") + _answers(resolver, n, "AAAA")) for names in ptrs.values() for n in names}
     wildcard = bool(_answers(resolver, f"mxdrill-wildcard-check-{secrets.token_hex(4)}.{domain}", "MX"))
-    return DnsView(domain, tuple(mxs), wildcard, ptrs, forward)
+    spf = next((t for t in (_txt(r) for r in _answers(resolver, domain, "TXT")) if t.lower().startswith("v=spf1")), None)
+    own = tuple(_answers(resolver, domain, "A") + _answers(resolver, domain, "AAAA"))
+    return DnsView(domain, tuple(mxs), wildcard, ptrs, forward, spf, own)
+
+
+def _txt(record: str) -> str:
+    """A TXT record's text: its quoted strings joined (an SPF record may be split into several)."""
+    return "".join(part.strip('"') for part in record.split('" "')) if record.startswith('"') else record
+
+
+def addresses_of(name: str, nameserver: str | None, timeout: float = 3.0) -> list[str]:
+    """Every A and AAAA of a name: a sender may try any of them, so each must answer."""
+    resolver = resolver_for(nameserver, timeout)
+    return _answers(resolver, name, "A") + _answers(resolver, name, "AAAA")

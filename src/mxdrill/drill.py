@@ -220,7 +220,7 @@ class Drill:
             host, role = attempt.target.host, roles.get(attempt.target.host, "other")
             if attempt.outcome == "accepted":
                 self.record.append(Kind.PROBE_ACCEPTED, probe=delivery.probe.token, host=host, role=role,
-                                   queue_id=delivery.queue_id, reply=attempt.reply)
+                                   queue_id=delivery.queue_id, reply=attempt.reply, tls=attempt.tls)
             else:
                 self.record.append(Kind.PROBE_REJECTED, probe=delivery.probe.token, host=host, role=role,
                                    code=attempt.code, message=attempt.reply, outcome=attempt.outcome)

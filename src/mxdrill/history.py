@@ -27,6 +27,7 @@ class Kind(StrEnum):
     SCENARIO = "scenario"
     HOST_FACTS = "host.facts"
     PREFLIGHT = "preflight"
+    CONFIG = "config"
     STORE_HOME = "store.home"
     PROBE_SENT = "probe.sent"
     PROBE_ACCEPTED = "probe.accepted"
@@ -46,10 +47,12 @@ class Kind(StrEnum):
 KIND_DATA: dict[Kind, str] = {
     Kind.SCENARIO: "the drill begins: primary, backup, fault, faulted (every host the fault takes down)",
     Kind.HOST_FACTS: "what the drill learnt of a host: mta (name and version), log (where its mail log is read)",
-    Kind.PREFLIGHT: "one steady-state check: check, ok, detail",
+    Kind.PREFLIGHT: "one preflight finding: check (its row of the table), finding, ok, status (pass, warn, error), "
+                    "severity, detail (the evidence), fix",
+    Kind.CONFIG: "the settings that must match on every MX, as each has them: values (MX -> setting -> value), primary",
     Kind.STORE_HOME: "the storage location of the primary's mailboxes, where every probe belongs: location",
     Kind.PROBE_SENT: "a probe is handed to the domain's MXs: message_id, phase, via",
-    Kind.PROBE_ACCEPTED: "an MX took the probe: role (primary, backup, other), queue_id, reply",
+    Kind.PROBE_ACCEPTED: "an MX took the probe: role (primary, backup, other), queue_id, reply, tls (the TLS version, or null: in clear)",
     Kind.PROBE_REJECTED: "an MX refused or could not be reached: role, code, message, outcome",
     Kind.PROBE_QUEUED: "the backup holds the probe in its queue: queue_id, queue_name, reason",
     Kind.PROBE_DELIVERED: "the probe was first seen in a mailbox",

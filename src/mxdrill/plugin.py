@@ -449,13 +449,31 @@ def run_verdict(config: pytest.Config) -> str:
     return report.overall(report.results(history) if history is not None else [])
 
 
+def _has_findings(history: History | None) -> bool:
+    """A run worth a report: a drill began, or the acceptance suite recorded a preflight finding."""
+    return history is not None and bool(history.scenarios() or any(e.kind == Kind.PREFLIGHT for e in history.events))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """The verdict first, then each drill's numbers: who took the probes, failover and drain seconds."""
     history = config.stash.get(HISTORY_KEY, None)
     required = require_drill(config) and config.stash.get(DRILL_RUN_KEY, False)
-    if (history is None or not history.scenarios()) and not required:
+    if not _has_findings(history) and not required:
         return
     terminalreporter.section("mxdrill")
+    rows = report.preflight_rows(history) if history is not None else []
+    if rows:
+        problems = [r for r in rows if r.status != "pass"]
+        terminalreporter.write_line(f"preflight: {report.preflight_tally(rows)}", bold=True,
+                                    **({"red": True} if any(r.status == "error" for r in rows) else {"yellow": True} if problems else {"green": True}))
+        for row in problems:
+            terminalreporter.write_line(f"  {row.status.upper()} {row.check} on {row.host}: {row.evidence}"
+                                        + (f": {row.fix}" if row.fix else ""))
+    report_dir = config.stash.get(REPORT_DIR_KEY, None)
+    if history is not None and not history.scenarios() and not required:  # the acceptance suite alone
+        if report_dir is not None:
+            terminalreporter.write_line(f"reports: {report_dir}/ (summary.html, summary.md, history.jsonl, junit.xml)")
+        return
     verdict = run_verdict(config)
     colour = {"PASS": {"green": True}, "FAIL": {"red": True}}.get(verdict, {"yellow": True})
     drills = len(history.scenarios()) if history is not None else 0
@@ -470,7 +488,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(f"SSH connections opened: {pool.connections}")
     for flag in config.stash.get(FLAGS_KEY, []):
         terminalreporter.write_line(f"WARNING: {flag}", yellow=True, bold=True)
-    report_dir = config.stash.get(REPORT_DIR_KEY, None)
     if report_dir is not None:
         terminalreporter.write_line(f"reports: {report_dir}/ (summary.html, summary.md, history.jsonl, junit.xml)")
 
@@ -511,7 +528,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             and run_verdict(config) != "PASS":
         session.exitstatus = REQUIRED_DRILL_MISSING
     history = config.stash.get(HISTORY_KEY, None)
-    if history is None or not history.scenarios() or report_dir is None:
+    if not _has_findings(history) or report_dir is None:
         return
     try:
         config.stash[FLAGS_KEY] = report.write(report_dir, history, config.stash[FLEET_KEY])

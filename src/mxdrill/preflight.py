@@ -12,13 +12,16 @@ import secrets
 import shlex
 import time
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import aiosmtplib
 
-from mxdrill import dnscheck, dnsrules, smtp
+from mxdrill import dnscheck, dnsrules, smtp, smtprules
 from mxdrill.dnsrules import DeclaredMx
+from mxdrill.finding import Finding, problem
+from mxdrill.greeting import Greeting, greet
 from mxdrill.inventory import Host, Inventory
 from mxdrill.remote import Remote, RemoteError
 from mxdrill.smtp import HARNESS_HELO, HARNESS_SENDER
@@ -32,28 +35,13 @@ class MxdrillWarning(UserWarning):
     """A preflight finding that does not block the drill (a low TTL, a missing PTR): shown, never fatal."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One preflight fact: `ok` or not, and the evidence in words a postmaster can act on."""
-
-    check: str
-    host: str
-    ok: bool
-    detail: str
-    severity: Literal["error", "warning"] = "error"  # a warning is reported and never blocks the drill
-
-    @property
-    def blocks(self) -> bool:
-        return not self.ok and self.severity == "error"
-
-
 def errors(findings: list[Finding]) -> list[str]:
-    """The findings that block, as `check on host: detail`; the warnings among them go to pytest's
+    """The findings that block, as `check on host: message`; the warnings among them go to pytest's
     warnings summary (a check of the acceptance suite fails only on an error)."""
     for finding in findings:
         if not finding.ok and not finding.blocks:
-            warnings.warn(MxdrillWarning(f"{finding.check} on {finding.host}: {finding.detail}"), stacklevel=2)
-    return [f"{f.check} on {f.host}: {f.detail}" for f in findings if f.blocks]
+            warnings.warn(MxdrillWarning(f"{finding.check} on {finding.host}: {finding.message}"), stacklevel=2)
+    return [f"{f.check} on {f.host}: {f.message}" for f in findings if f.blocks]
 
 
 def dns_findings(inventory: Inventory) -> list[Finding]:
@@ -62,28 +50,14 @@ def dns_findings(inventory: Inventory) -> list[Finding]:
     try:
         view = dnscheck.view(inventory.domain, inventory.nameserver)
     except dnscheck.DnsError as error:
-        return [Finding("dns-mx", inventory.domain, False, str(error))]
+        return [problem("dns-mx", inventory.domain, str(error), "check mxdrill_nameserver and that it serves the domain")]
     declared = [DeclaredMx(h.name, h.mx_priority, h.address) for h in inventory.mxs]
-    problems = dnsrules.findings(view, declared)
-    if not problems:
+    found = dnsrules.findings(view, declared, inventory.min_mx_ttl)
+    if not found:
         published = ", ".join(f"MX {m.preference} {m.target}" for m in view.mxs)
-        return [Finding("dns-mx", inventory.domain, True, f"{published}, as declared; TTL, targets and PTRs as the seeds advise")]
-    return [Finding(p.check, p.host, False, p.detail, p.severity) for p in problems]
-
-
-async def _greeting(address: str, timeout: float) -> tuple[int | None, str]:
-    client = aiosmtplib.SMTP(hostname=address, port=25, timeout=timeout, start_tls=False, local_hostname=HARNESS_HELO)
-    try:
-        response = await client.connect()
-        await client.quit()
-        return response.code, response.message
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return None, f"{type(error).__name__}: {error}"
-
-
-def smtp_answers(host: Host, timeout: float = 10.0) -> Finding:
-    code, message = asyncio.run(_greeting(host.address, timeout))
-    return Finding("smtp-220", host.name, code == 220, f"{host.address}:25 said {code} {message}".strip())
+        spf = f"; SPF covers every MX" if view.spf else ""
+        return [Finding("dns-mx", inventory.domain, True, f"{published}, as declared; TTL, targets and PTRs as the seeds advise{spf}")]
+    return found
 
 
 def _rcpt(host: Host, recipient: str, check: str, timeout: float) -> tuple[int, str] | Finding:
@@ -91,7 +65,7 @@ def _rcpt(host: Host, recipient: str, check: str, timeout: float) -> tuple[int, 
     try:
         return asyncio.run(smtp.rcpt_check(host.address, recipient, helo=HARNESS_HELO, sender=HARNESS_SENDER, timeout=timeout))
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return Finding(check, host.name, False, f"RCPT TO:<{recipient}> could not be tried: {error}")
+        return problem(check, host.name, f"RCPT TO:<{recipient}> could not be tried: {error}", f"see smtp-every-address for {host.name}")
 
 
 def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding:
@@ -100,11 +74,11 @@ def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding
     if isinstance(answer, Finding):
         return answer
     code, message = answer
-    ok = 200 <= code < 300
     detail = f"RCPT TO:<{recipient}> → {code} {message}"
-    if not ok:
-        detail += "; list the domain in relay_domains or virtual_mailbox_domains (postconf -n) on this host"
-    return Finding("accepts-domain", host.name, ok, detail)
+    if 200 <= code < 300:
+        return Finding("accepts-domain", host.name, True, detail)
+    return problem("accepts-domain", host.name, detail,
+                   f"list the domain in relay_domains or virtual_mailbox_domains (postconf -n) on {host.name}")
 
 
 def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
@@ -113,12 +87,12 @@ def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
     if isinstance(answer, Finding):
         return answer
     code, message = answer
-    ok = code >= 400
     detail = f"RCPT TO:<{RELAY_TEST_RECIPIENT}> → {code} {message}"
-    if not ok:
-        detail = (f"open relay: {host.name} accepts mail for any domain ({detail}); spammers will use it and get it "
-                  "blocklisted: end smtpd_relay_restrictions with reject_unauth_destination (postconf -n) on this host")
-    return Finding("refuses-relay", host.name, ok, detail)
+    if code >= 400:
+        return Finding("refuses-relay", host.name, True, detail)
+    return problem("refuses-relay", host.name,
+                   f"open relay: {host.name} accepts mail for any domain ({detail}); spammers will use it and get it blocklisted",
+                   f"end smtpd_relay_restrictions with reject_unauth_destination (postconf -n) on {host.name}")
 
 
 def rejects_unknown_recipient(host: Host, domain: str, timeout: float = 10.0) -> Finding:
@@ -130,33 +104,35 @@ def rejects_unknown_recipient(host: Host, domain: str, timeout: float = 10.0) ->
         return replace(answer, severity="warning")
     code, message = answer
     detail = f"RCPT TO:<{recipient}> → {code} {message}"
-    if code < 400:
-        detail = (f"backscatter: {host.name} accepts mail for a user who does not exist ({detail}) and would bounce it "
-                  "later to whoever the sender claims to be; list the domain's users in relay_recipient_maps "
-                  "(a queueing backup) or its mailbox maps, so unknown users are refused at RCPT")
-    return Finding("rejects-unknown-recipient", host.name, code >= 400, detail, "warning")
+    if code >= 400:
+        return Finding("rejects-unknown-recipient", host.name, True, detail)
+    return problem("rejects-unknown-recipient", host.name,
+                   f"backscatter: {host.name} accepts mail for a user who does not exist ({detail}) and would bounce it "
+                   "later to whoever the sender claims to be",
+                   "list the domain's users in relay_recipient_maps (a queueing backup) or its mailbox maps, "
+                   "so unknown users are refused at RCPT", "warning")
 
 
 # Seed 003 "configuration identique", seed 000: a backup with weaker anti-spam rules is where spam comes in.
+# The size limit is judged from what each MX advertises (smtprules.size_limit), as a sender sees it.
 PARITY = ("smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions", "smtpd_relay_restrictions",
-          "smtpd_recipient_restrictions", "smtpd_data_restrictions", "postscreen_dnsbl_sites", "message_size_limit",
-          "smtpd_tls_security_level")
+          "smtpd_recipient_restrictions", "smtpd_data_restrictions", "postscreen_dnsbl_sites", "smtpd_tls_security_level")
 
 
 def parity(values: dict[str, dict[str, str]], primary: str) -> list[Finding]:
     """Each backup's value of each PARITY parameter against the primary's: a difference is a warning
-    naming every MX's value (one passing finding per backup when all agree)."""
+    naming both values (one passing finding per backup when all agree)."""
     found = []
     for backup, settings in values.items():
         if backup == primary:
             continue
         differing = [name for name in PARITY if settings.get(name, "") != values[primary].get(name, "")]
-        found += [Finding("config-parity", backup, False,
+        found += [problem("config-parity", backup,
                           f"{name}: {primary} = {values[primary].get(name) or '(empty)'}, {backup} = {settings.get(name) or '(empty)'}; "
-                          f"a backup weaker than its primary is where spam and oversized mail get in: make them equal (postconf -e)",
-                          "warning") for name in differing]
+                          "a backup weaker than its primary is where spam gets in",
+                          f"make them equal (postconf -e on {backup})", "warning") for name in differing]
         if not differing:
-            found.append(Finding("config-parity", backup, True, f"{len(PARITY)} anti-spam, size and TLS settings as on {primary}"))
+            found.append(Finding("config-parity", backup, True, f"{len(PARITY)} anti-spam and TLS settings as on {primary}"))
     return found
 
 
@@ -182,12 +158,13 @@ def queue_lifetime(host: str, values: dict[str, str], minimum: float = MIN_QUEUE
     found = []
     for name in QUEUE_LIFETIMES:
         seconds = postfix_seconds(values.get(name, "5d"))
-        ok = seconds is not None and seconds >= minimum
         detail = f"{name} = {values.get(name)}"
-        if not ok:
-            detail += (f": mail this backup queues for a primary down longer than that is bounced, not delivered; "
-                       f"postconf -e {name}={minimum / 86400:g}d (or more) on {host}")
-        found.append(Finding("queue-lifetime", host, ok, detail))
+        if seconds is not None and seconds >= minimum:
+            found.append(Finding("queue-lifetime", host, True, detail))
+            continue
+        found.append(problem("queue-lifetime", host,
+                             f"{detail}: mail this backup queues for a primary down longer than that is bounced, not delivered",
+                             f"postconf -e {name}={minimum / 86400:g}d (or more) on {host}"))
     return found
 
 
@@ -199,11 +176,12 @@ def storage_mount(remote: Remote, base: str, fstype: str) -> Finding:
         found = f"{mount.filesystem} from {mount.device}" if exists else "not a mount point"
         ok = exists and mount.filesystem == fstype
     except RemoteError as error:
-        return Finding("storage-mounted", remote.host.name, False, str(error))
+        return problem("storage-mounted", remote.host.name, str(error), "see the SSH error above")
     detail = f"{base}: {found} (declared {fstype})"
-    if not ok:
-        detail += "; mail delivered here would land on this host's local disk (seed 003 Problème 3)"
-    return Finding("storage-mounted", remote.host.name, ok, detail)
+    if ok:
+        return Finding("storage-mounted", remote.host.name, True, detail)
+    return problem("storage-mounted", remote.host.name, f"{detail}: mail delivered here would land on this host's local disk "
+                   "(seed 003 Problème 3)", f"mount the shared store on {base} (or fix mxdrill_storage_fstype)")
 
 
 def same_store(remotes: list[Remote], base: str) -> Finding:
@@ -214,9 +192,10 @@ def same_store(remotes: list[Remote], base: str) -> Finding:
         sources[remote.host.name] = normalize_source(mount.device) if mount.exists else "(not mounted)"
     ok = len(set(sources.values())) == 1
     detail = ", ".join(f"{name}: {source}" for name, source in sources.items())
-    if not ok:
-        detail += "; mail taken by one MX would be invisible from the other (seed 003 Problème 3)"
-    return Finding("storage-same-source", ",".join(sources), ok, detail)
+    if ok:
+        return Finding("storage-same-source", ",".join(sources), True, detail)
+    return problem("storage-same-source", ",".join(sources), f"{detail}: mail taken by one MX would be invisible from the other "
+                   "(seed 003 Problème 3)", "mount the same export on every delivering MX")
 
 
 def cross_writes(remotes: list[Remote], base: str, run_id: str, deadline: float = 10.0) -> list[Finding]:
@@ -244,10 +223,10 @@ def cross_writes(remotes: list[Remote], base: str, run_id: str, deadline: float 
             writer.check(f"echo {shlex.quote(writer.host.name)} > {shlex.quote(markers[writer.host.name])}")
         poll_until(all_read, deadline, "each MX's marker to be read on the others", 0.1)
         for reader, writer in waiting:
-            findings.append(Finding(
-                "storage-cross-write", reader.host.name, False,
+            findings.append(problem(
+                "storage-cross-write", reader.host.name,
                 f"{writer.host.name}'s marker {markers[writer.host.name]} not visible here after {deadline:g}s: "
-                "the MXs do not share this storage",
+                "the MXs do not share this storage", f"mount the same export on {reader.host.name} and {writer.host.name}",
             ))
     finally:
         for writer in remotes:

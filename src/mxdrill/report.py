@@ -77,6 +77,90 @@ def previous_summary(reports_base: Path, current_dir: Path, inventory_key: str) 
     return {}
 
 
+# --- the preflight: every finding of the run, problems first, and the parity table -----------------
+
+@dataclass(frozen=True)
+class PreflightRow:
+    check: str  # its row of the preflight table
+    host: str
+    status: str  # pass / warn / error
+    evidence: str
+    fix: str
+
+
+STATUS_ORDER = {"error": 0, "warn": 1, "pass": 2}
+
+
+def preflight_rows(history: History) -> list[PreflightRow]:
+    """Each finding once (the acceptance suite and every drill's preflight may see the same one),
+    errors first, then warnings, then what passed."""
+    rows: dict[tuple[str, str, str], PreflightRow] = {}
+    for e in history.events:
+        if e.kind != Kind.PREFLIGHT:
+            continue
+        status = str(e.data.get("status") or ("pass" if e.data.get("ok") else "error"))
+        key = (str(e.data.get("finding") or e.data.get("check")), e.host or "", status)
+        rows.setdefault(key, PreflightRow(str(e.data.get("check")), e.host or "", status, str(e.data.get("detail", "")),
+                                          str(e.data.get("fix", ""))))
+    return sorted(rows.values(), key=lambda r: STATUS_ORDER.get(r.status, 3))
+
+
+def preflight_tally(rows: list[PreflightRow]) -> str:
+    counts = {status: sum(r.status == status for r in rows) for status in ("pass", "warn", "error")}
+    return f"{counts['pass']} passed, {counts['warn']} warning{'s' if counts['warn'] != 1 else ''}, {counts['error']} error{'s' if counts['error'] != 1 else ''}"
+
+
+def parity_table(history: History) -> tuple[list[str], list[tuple[str, list[str], bool]]]:
+    """The widest CONFIG event: its MXs (the primary first) and, per setting, each MX's value and
+    whether any backup differs from the primary."""
+    events = [e for e in history.events if e.kind == Kind.CONFIG]
+    if not events:
+        return [], []
+    chosen = max(events, key=lambda e: len(e.data.get("values", {})))
+    values: dict[str, dict[str, str]] = chosen.data["values"]
+    primary = str(chosen.data.get("primary"))
+    mxs = sorted(values, key=lambda name: name != primary)
+    settings = list(dict.fromkeys(name for per in values.values() for name in per))
+    rows = [(name, [values[mx].get(name, "") for mx in mxs], len({values[mx].get(name, "") for mx in mxs}) > 1) for name in settings]
+    return mxs, rows
+
+
+def preflight_markdown(history: History) -> list[str]:
+    rows = preflight_rows(history)
+    if not rows:
+        return []
+    lines = ["## Preflight", "", preflight_tally(rows), "", "| check | host | status | evidence | fix |", "|---|---|---|---|---|"]
+    cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines += [f"| {r.check} | {r.host} | {r.status} | {cell(r.evidence)} | {cell(r.fix)} |" for r in rows]
+    mxs, table = parity_table(history)
+    if mxs:
+        lines += ["", "Configuration parity (≠: a backup differs from the primary):", "",
+                  "| setting | " + " | ".join(mxs) + " |", "|---|" + "---|" * len(mxs)]
+        lines += [f"| {'≠ ' if differs else ''}{name} | " + " | ".join(cell(v) or "(empty)" for v in shown) + " |"
+                  for name, shown, differs in table]
+    return lines + [""]
+
+
+def preflight_html(history: History) -> list[str]:
+    rows = preflight_rows(history)
+    if not rows:
+        return []
+    colours = {"error": "#fde2e2", "warn": "#fef3c7", "pass": "#ffffff"}
+    out = [f"<h2 id='preflight'>Preflight</h2><p>{html.escape(preflight_tally(rows))}</p>",
+           "<table><tr><th>check</th><th>host</th><th>status</th><th>evidence</th><th>fix</th></tr>" + "".join(
+               f"<tr style='background:{colours.get(r.status, '#fff')}'><td>{html.escape(r.check)}</td><td>{html.escape(r.host)}</td>"
+               f"<td>{html.escape(r.status)}</td><td>{html.escape(r.evidence)}</td><td>{html.escape(r.fix)}</td></tr>" for r in rows)
+           + "</table>"]
+    mxs, table = parity_table(history)
+    if mxs:
+        out.append("<h3>Configuration parity</h3><table><tr><th>setting</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in mxs)
+                   + "</tr>" + "".join(
+                       f"<tr style='background:{colours['warn'] if differs else '#fff'}'><td>{'≠ ' if differs else ''}{html.escape(name)}</td>"
+                       + "".join(f"<td><code>{html.escape(v) or '(empty)'}</code></td>" for v in shown) + "</tr>"
+                       for name, shown, differs in table) + "</table>")
+    return out
+
+
 # --- Markdown ---------------------------------------------------------------------------------------
 
 def _seconds(value: float | None) -> str:
@@ -93,9 +177,11 @@ def terminal_lines(result: DrillResult) -> list[str]:
     ]
 
 
-def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], phases: list[tuple[str, float]]) -> str:
+def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str],
+             phases: list[tuple[str, float]], preflight: list[str] | None = None) -> str:
     lines = [f"# mxdrill: {overall(results)}", "", f"Inventory: `{inventory_name}`", ""]
     lines += [f"> ⚠ {flag}" for flag in flags] + ([""] if flags else [])
+    lines += preflight or []
     for result in results:
         lines += [
             f"## {result.scenario}: {result.verdict.upper()}", "", result.detail, "",
@@ -175,7 +261,8 @@ def timeline_svg(history: History, hosts: list[str]) -> str:
     return "".join(parts)
 
 
-def html_page(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], svg: str, phases: list[tuple[str, float]]) -> str:
+def html_page(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str], svg: str,
+              phases: list[tuple[str, float]], preflight: list[str] | None = None) -> str:
     verdict = overall(results)
     color = {"PASS": "#16a34a", "FAIL": "#dc2626", "NOT RUN": "#d97706"}.get(verdict, "#6b7280")
     out = [
@@ -188,6 +275,7 @@ def html_page(results: list[DrillResult], flags: list[str], inventory_name: str,
         f"<p>Inventory <code>{html.escape(inventory_name)}</code></p>",
     ]
     out += [f"<p class='flag'>⚠ {html.escape(flag)}</p>" for flag in flags]
+    out += preflight or []
     out.append(f"<h2>Timeline</h2><div id='timeline'>{svg}</div><p>Blue: taken by the primary; orange: taken by the backup; green: delivered; red band: primary stopped.</p>")
     for r in results:
         out.append(f"<h2>{html.escape(r.scenario)}: {r.verdict.upper()}</h2><p>{html.escape(r.detail)}</p>")
@@ -237,11 +325,12 @@ def write_reports(report_dir: Path, history: History, name: str, key: str, hosts
         "verdict": overall(drills), "inventory": key, "flags": flags,
         "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
                     "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in drills],
+        "preflight": [r.__dict__ for r in preflight_rows(history)],
     }, indent=2) + "\n")
     shown = host_lines(history)
-    (report_dir / "summary.md").write_text(markdown(drills, flags, name, shown, phase_list))
+    (report_dir / "summary.md").write_text(markdown(drills, flags, name, shown, phase_list, preflight_markdown(history)))
     (report_dir / "summary.html").write_text(
-        html_page(drills, flags, name, shown, timeline_svg(history, hosts), phase_list))
+        html_page(drills, flags, name, shown, timeline_svg(history, hosts), phase_list, preflight_html(history)))
     (report_dir / "inventory.json").write_text(json.dumps(redacted, indent=2, default=str) + "\n")
     (report_dir / "versions.json").write_text(json.dumps(found_versions, indent=2) + "\n")
     return flags

@@ -60,6 +60,7 @@ class Attempt:
     reply: str
     started: float
     elapsed: float
+    tls: str | None = None  # the TLS version of the session (None: in clear)
 
 
 @dataclass
@@ -117,9 +118,12 @@ async def send_to(target: MxTarget, probe: Probe, *, helo: str, timeout: float, 
         hostname=target.address, port=25, local_hostname=helo, timeout=timeout,
         start_tls=_start_tls(tls), validate_certs=tls == "starttls-required",
     )
+    tls_version = None
     try:
         async with client:
             errors, reply = await client.send_message(build_message(probe), sender=probe.sender, recipients=[probe.recipient])
+            ssl_object = client.get_transport_info("ssl_object")
+            tls_version = ssl_object.version() if ssl_object is not None else None
         code, text = 250, reply
         outcome: Literal["accepted", "rejected", "deferred", "unreachable"] = "accepted"
         if errors:
@@ -130,11 +134,15 @@ async def send_to(target: MxTarget, probe: Probe, *, helo: str, timeout: float, 
         outcome = "rejected" if error.code >= 500 else "deferred"
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
         code, text, outcome = None, f"{type(error).__name__}: {error}", "unreachable"
-    return Attempt(target, outcome, code, text, started, time.monotonic() - clock)
+    return Attempt(target, outcome, code, text, started, time.monotonic() - clock, tls_version)
 
 
-async def deliver(probe: Probe, targets: list[MxTarget], *, helo: str, timeout: float = 10.0, tls: TlsMode = "none") -> Delivery:
-    """Try MX after MX in preference order until one accepts or one rejects permanently (RFC 5321 §5.1)."""
+async def deliver(probe: Probe, targets: list[MxTarget], *, helo: str, timeout: float = 10.0,
+                  tls: TlsMode = "starttls-opportunistic") -> Delivery:
+    """Try MX after MX in preference order until one accepts or one rejects permanently (RFC 5321 §5.1).
+
+    STARTTLS where it is offered, unverified, as a sending MTA does by default (Postfix's
+    smtp_tls_security_level = may): the preflight verifies certificates, the probes go as real mail goes."""
     delivery = Delivery(probe)
     for target in sorted(targets, key=lambda t: t.preference):
         attempt = await send_to(target, probe, helo=helo, timeout=timeout, tls=tls)

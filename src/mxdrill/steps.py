@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mxdrill import checker, dnscheck, preflight
+from mxdrill import checker, dnscheck
 from mxdrill.drill import Drill
 from mxdrill.faults import DeadManArmed, shown
 from mxdrill.faults.modes import build as build_fault
@@ -26,6 +26,7 @@ from mxdrill.mailhost import MailHost
 from mxdrill.pending import PendingError
 from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
+from mxdrill.survey import Survey, drill_preflight
 from mxdrill.waiting import WaitTimeout
 
 Report = Callable[[str, object], None]  # a step's numbers as JUnit properties (pytest's record_property)
@@ -56,28 +57,15 @@ class Step:
 # --- what each step does ------------------------------------------------------------------------
 
 def check_preflight(drill: Drill, report: Report) -> None:
-    """DNS as declared, both MXs answer, the backup takes the domain and refuses relaying, shared storage."""
-    inventory, backup = drill.inventory, drill.scenario.backup
-    findings = [
-        *preflight.dns_findings(inventory),
-        preflight.smtp_answers(drill.scenario.primary),
-        preflight.smtp_answers(backup),
-        preflight.accepts_domain(backup, inventory.recipients[0]),
-        preflight.refuses_relay(backup),
-    ]
+    """The preflight table's checks (survey.CHECKS) over this drill's primary and backup, each finding
+    recorded; an error in any of them stops the drill before anything disruptive."""
     drill.claim()
     drill.prepare()
-    findings.append(preflight.rejects_unknown_recipient(backup, inventory.domain))
-    if drill.backup_role == "relays":
-        findings += preflight.queue_lifetime(backup.name, drill.backup.mta.config(*preflight.QUEUE_LIFETIMES))
-    if drill.backup_role == "delivers":
-        pair = [drill.primary.remote, drill.backup.remote]
-        findings += [preflight.storage_mount(r, r.host.mailbox_base, inventory.storage_fstype) for r in pair]
-        findings.append(preflight.same_store(pair, backup.mailbox_base))
-    for finding in findings:
-        drill.record.append(Kind.PREFLIGHT, host=finding.host, check=finding.check, ok=finding.ok, detail=finding.detail,
-                            severity=finding.severity)
-    bad = [f"{f.check} on {f.host}: {f.detail}" for f in findings if f.blocks]
+    survey = Survey(drill.inventory, drill.hosts, drill.run_id, drill.record.history, drill.record.scenario)
+    findings = drill_preflight(survey, [drill.scenario.primary, drill.scenario.backup])
+    for warned in (f for f in findings if not f.ok and not f.blocks):
+        report(f"preflight_warning_{warned.check}_{warned.host}", warned.message)
+    bad = [f"{f.check} on {f.host}: {f.message}" for f in findings if f.blocks]
     assert not bad, "backup not healthy, nothing disruptive will run: " + " | ".join(bad)
     drill.resolve_targets()
 
@@ -141,9 +129,9 @@ def one_final_delivery(drill: Drill, report: Report) -> None:
 
 def plan_preflight(c: PlanContext) -> str:
     primary, backup, inv = c.scenario.primary, c.scenario.backup, c.inventory
-    return (f"preflight: MX {inv.domain} at {inv.nameserver or 'the system resolver'}; "
-            f"SMTP 220 from {primary.address} and {backup.address}; RCPT {inv.recipients[0]} and a foreign "
-            f"recipient at {backup.name}; `postconf -h` and mount of {backup.mailbox_base} on {backup.name}")
+    return (f"preflight: MX, PTR and SPF of {inv.domain} at {inv.nameserver or 'the system resolver'}; "
+            f"banner, EHLO and STARTTLS at every address of {primary.name} and {backup.name}; RCPT {inv.recipients[0]}, "
+            f"a foreign and an unknown recipient at {backup.name}; `postconf -h` on both and mount of {backup.mailbox_base}")
 
 
 def plan_fault(c: PlanContext) -> str:

@@ -71,11 +71,52 @@ def test_a_queueing_backup_that_bounces_after_a_day_is_an_error(topology: str, b
     result = acceptance(tmp_path)
     assert result.returncode == 1
     assert ("maximal_queue_lifetime = 1d: mail this backup queues for a primary down longer than that is bounced, "
-            "not delivered; postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test") in result.stdout
+            "not delivered: postconf -e maximal_queue_lifetime=5d (or more) on mx2.example.test") in result.stdout
 
 
-def test_a_backup_with_another_size_limit_than_its_primary_is_a_parity_warning(broken, tmp_path: Path) -> None:
+def test_a_backup_taking_smaller_mail_than_its_primary_is_a_warning_with_its_postconf(broken, tmp_path: Path) -> None:
     broken("mx2", "postconf -e message_size_limit=1024000 && postfix reload")
     result = acceptance(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "message_size_limit: mx1.example.test = 10240000, mx2.example.test = 1024000" in result.stdout
+    assert ("smtp-size on mx2.example.test: mx2.example.test advertises SIZE 1024000, mx1.example.test SIZE 10240000: "
+            "while mx1.example.test is down, mail of a size mx1.example.test takes is refused: "
+            "postconf -e message_size_limit=10240000 on mx2.example.test (or raise it)") in result.stdout, result.stdout[-3000:]
+
+
+def test_a_weaker_anti_spam_setting_on_the_backup_is_a_parity_warning_and_a_row_of_the_table(
+        broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e 'smtpd_helo_restrictions = permit' && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "smtpd_helo_restrictions: mx1.example.test = (empty), mx2.example.test = permit" in result.stdout
+    summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
+    assert "| ≠ smtpd_helo_restrictions | (empty) | permit |" in summary, summary
+
+
+def test_an_mx_that_greets_under_another_name_is_a_warning(broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e myhostname=localhost.localdomain && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert ("smtp-greeting on mx2.example.test: mx2.example.test greets as `220 localhost.localdomain ESMTP` and says EHLO "
+            "`localhost.localdomain`, not its MX name mx2.example.test: set myhostname = mx2.example.test") in result.stdout
+
+
+def test_an_address_of_an_mx_that_does_not_answer_is_an_error_naming_it(broken, tmp_path: Path) -> None:
+    broken("dns", f"sed -i -e 's/2026112401/2026112402/' -e '$a mx2 IN A 198.51.100.99' {ZONE} "
+                  "&& knotc zone-reload example.test >/dev/null")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "mx2.example.test resolves to 198.51.100.99, which did not answer" in result.stdout, result.stdout[-3000:]
+    junit = (tmp_path / "reports" / "latest" / "junit.xml").read_text()
+    assert 'name="test_preflight[smtp-every-address]"' in junit  # its own JUnit case, failed
+    summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
+    assert "| smtp-every-address | mx2.example.test | error | mx2.example.test resolves to 198.51.100.99" in summary
+
+
+def test_an_spf_record_that_leaves_out_the_backup_is_a_warning(broken, tmp_path: Path) -> None:
+    broken("dns", f"sed -i -e 's/2026112401/2026112402/' -e 's/\"v=spf1 mx -all\"/\"v=spf1 ip4:198.51.100.11 -all\"/' {ZONE} "
+                  "&& knotc zone-reload example.test >/dev/null")
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert ("the SPF record of example.test (`v=spf1 ip4:198.51.100.11 -all`) does not cover mx2.example.test (198.51.100.12)"
+            in result.stdout), result.stdout[-3000:]

@@ -34,7 +34,7 @@ def collected(result: pytest.RunResult) -> list[str]:
 
 def test_a_directory_with_only_hosts_yml_collects_the_drill(only_hosts: pytest.Pytester) -> None:
     items = collected(only_hosts.runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q"))
-    assert items[0] == "mxdrill/test_preflight.py::test_dns_mx_records_match_the_inventory"
+    assert items[0] == "mxdrill/test_preflight.py::test_preflight[dns]"
     assert f"{DRILL}::test_stop_primary{PAIR}" in items
     assert items[-1] == f"{DRILL}::test_logs_show_one_final_delivery_of_each_probe{PAIR}"
 
@@ -116,8 +116,8 @@ def test_a_fleet_runs_one_drill_per_domain_primary_and_backup_grouped_by_primary
                       "mx1.example2.test->mx3.example2.test:stop]", "mx1.example3.test->mx2.example3.test:stop]",
                       "mx1.example4.test->mx2.example4.test:stop]"}
     assert groups[f"{DRILL}::test_stop_primary[mx1.example2.test->mx3.example2.test:stop]"] == "example2.test:mx1.example2.test"
-    per_domain = [n for n in groups if n.startswith("mxdrill/test_preflight.py::test_every_mx_answers_smtp")]
-    assert sorted(per_domain) == [f"mxdrill/test_preflight.py::test_every_mx_answers_smtp[example{n}.test]" for n in ("", "2", "3", "4")]
+    per_domain = [n for n in groups if n.startswith("mxdrill/test_preflight.py::test_preflight[") and n.endswith("-smtp-greeting]")]
+    assert sorted(per_domain) == [f"mxdrill/test_preflight.py::test_preflight[example{n}.test-smtp-greeting]" for n in ("", "2", "3", "4")]
     assert groups[per_domain[1]] == "example2.test:mx1.example2.test"  # never beside its domain's outage
 
 

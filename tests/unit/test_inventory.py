@@ -228,7 +228,7 @@ CASES = [
     ("unknown-mxdrill-host-var", edit({10: "          mxdrill_priority: 10"}),
      10, f"{MX1}.mxdrill_priority", "did you mean mxdrill_mx_priority?"),
     ("unknown-mxdrill-var-no-match", edit({3: "    mxdrill_domain: example.test\n    mxdrill_xyzzy: 1"}),
-     4, "all.vars.mxdrill_xyzzy", "known: mxdrill_command_timeout"),
+     4, "all.vars.mxdrill_xyzzy", "known: mxdrill_cert_min_days"),
     ("unknown-mxdrill-group", edit({11: "    mxdrill_backups:"}),
      11, "all.children.mxdrill_backups", "did you mean mxdrill_backup?"),
     ("missing-primary", edit({6: "    web:"}), 5, PRIMARY, "add a group mxdrill_primary"),

@@ -68,6 +68,10 @@ VALID_EXAMPLES: dict[str, list[Any]] = {
     "mxdrill_keep_probes": [True, False],
     "mxdrill_command_timeout": [0.1, 5, 30.0, 3600],
     "mxdrill_maintenance_window": ["always", "22:00-02:00", "00:00-23:59"],
+    "mxdrill_min_mx_ttl": [0, 300, 3600, 86400],
+    "mxdrill_min_queue_lifetime": [1.0, 432000, 864000.5],
+    "mxdrill_tls_ca": [".lab/tls/ca.pem", "/etc/ssl/certs/ca-certificates.crt", "~/ca.pem"],
+    "mxdrill_cert_min_days": [0, 21, 3650],
 }
 """Values each variable takes; the timing variables are drawn together, so that they fit."""
 

@@ -64,3 +64,25 @@ def test_the_readme_lists_every_event_kind_as_history_says() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert kinds_table() in readme, "regenerate the README's table of event kinds from mxdrill.history.kinds_table()"
+
+
+def test_the_preflight_section_shows_each_finding_once_problems_first_and_the_parity_table(tmp_path: Path) -> None:
+    from mxdrill.history import Kind
+
+    history = History()
+    for scenario in (None, "mx1->mx2:stop"):  # the acceptance suite and a drill's preflight see the same finding
+        history.append(Kind.PREFLIGHT, scenario=scenario, host="mx2", check="smtp-tls", finding="smtp-tls", ok=True, status="pass",
+                       detail="STARTTLS TLSv1.3", fix="", severity="error")
+    history.append(Kind.PREFLIGHT, host="mx2", check="refuses-relay", finding="refuses-relay", ok=False, status="error",
+                   detail="open relay: mx2 accepts mail for any domain", fix="end smtpd_relay_restrictions with reject_unauth_destination")
+    history.append(Kind.CONFIG, values={"mx2": {"smtpd_tls_security_level": "none"}, "mx1": {"smtpd_tls_security_level": "may"}},
+                   primary="mx1")
+    rows = report.preflight_rows(history)
+    assert [(r.check, r.status) for r in rows] == [("refuses-relay", "error"), ("smtp-tls", "pass")]
+    text = "\n".join(report.preflight_markdown(history))
+    assert "1 passed, 0 warnings, 1 error" in text
+    assert "| refuses-relay | mx2 | error | open relay: mx2 accepts mail for any domain | end smtpd_relay_restrictions" in text
+    assert "| setting | mx1 | mx2 |" in text and "| ≠ smtpd_tls_security_level | may | none |" in text
+    report.write_reports(tmp_path, history, "hosts.yml", "k", ["mx1", "mx2"], {})  # no drill ran: still a report
+    assert json.loads((tmp_path / "summary.json").read_text())["preflight"][0]["check"] == "refuses-relay"
+    assert "<h2 id='preflight'>Preflight</h2>" in (tmp_path / "summary.html").read_text()
