@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write it in Ansible's layout instead: DIR/hosts.yml (groups and hosts), "
                             "DIR/group_vars/all.yml (shared variables), DIR/host_vars/<host>.yml")
     _state_dir_option(inventory, "the state directory the lab was brought up with (default ./.lab)")
+
+    cert = lab_commands.add_parser("cert", help="swap the certificate a lab MX serves (and reload its Postfix)")
+    cert_commands = cert.add_subparsers(dest="cert_command", required=True)
+    install = cert_commands.add_parser("install", help="serve this certificate and key (PEM) on one lab MX")
+    install.add_argument("host", help="an MX: mx1, mx2, mx3, mx1-dK... or its FQDN")
+    install.add_argument("--cert", type=Path, required=True, help="the certificate (PEM)")
+    install.add_argument("--key", type=Path, required=True, help="its private key (PEM)")
+    back = cert_commands.add_parser("restore", help="serve again the certificate the lab gave this MX")
+    back.add_argument("host", help="an MX: mx1, mx2, mx3, mx1-dK... or its FQDN")
+    _state_dir_option(back, "the state directory the lab was brought up with (default ./.lab)")
     return parser
 
 
@@ -104,31 +114,31 @@ def _show_status(prefix: ipaddress.IPv4Network) -> int:
     return 0 if states and all(s.up for s in states) else EXIT_UNHEALTHY
 
 
-def _key_paths(paths: manager.LabPaths) -> tuple[str, str]:
-    """The lab's key and known_hosts as absolute paths, so its inventory works from any directory."""
+def _key_paths(paths: manager.LabPaths) -> tuple[str, str, str]:
+    """The lab's key, known_hosts and CA certificate as absolute paths, so its inventory works from any directory."""
     ssh_dir = paths.ssh_dir.resolve()
-    return str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts")
+    return str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts"), str(paths.tls_ca.resolve())
 
 
-def _rendered(state: manager.RunState, key_file: str, known_hosts: str) -> str:
+def _rendered(state: manager.RunState, key_file: str, known_hosts: str, tls_ca: str) -> str:
     """The inventory of the lab as it runs (every domain of it)."""
     return ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
-                                    state.domains)
+                                    state.domains, tls_ca)
 
 
 def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | None = None) -> int:
     """The running lab's inventory with absolute paths into its state directory, so it works from anywhere."""
     paths = manager.LabPaths(state_dir)
     state = manager.require_running(paths)
-    key_file, known_hosts = _key_paths(paths)
+    key_file, known_hosts, tls_ca = _key_paths(paths)
     if ansible_dir is not None:
         files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
-                                             state.domains)
+                                             state.domains, tls_ca)
         _write_ansible_dir(ansible_dir, files)
         print(f"lab: wrote the inventory of the lab ({state.describe()}) to {ansible_dir}: "
               f"hosts.yml, group_vars/all.yml, host_vars/ (use --hosts={ansible_dir / 'hosts.yml'})")
         return 0
-    text = _rendered(state, key_file, known_hosts)
+    text = _rendered(state, key_file, known_hosts, tls_ca)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -157,6 +167,24 @@ def _write_ansible_dir(directory: Path, files: dict[str, str]) -> None:
         raise LabError(f"cannot write the inventory to {directory}: {error.strerror}; choose another --ansible-dir") from None
 
 
+def _swap_certificate(args: argparse.Namespace) -> int:
+    """`lab cert install|restore`: what a lab test does with `mxcert`, by hand (to see the preflight fail, then pass)."""
+    from mxdrill.lab import mxcert
+
+    manager.require_root()
+    if args.cert_command == "restore":
+        mxcert.restore(args.host, manager.LabPaths(args.state_dir).tls_dir)
+        print(f"lab: {args.host} serves the lab's certificate again")
+        return 0
+    try:
+        cert_pem, key_pem = args.cert.read_text(), args.key.read_text()
+    except OSError as error:
+        raise LabError(f"cannot read {error.filename}: {error.strerror}") from None
+    mxcert.install(args.host, cert_pem, key_pem)
+    print(f"lab: {args.host} serves {args.cert}; `mxdrill lab cert restore {args.host}` puts the lab's back")
+    return 0
+
+
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
         manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init,
@@ -169,6 +197,8 @@ def run_lab(args: argparse.Namespace) -> int:
         return 0
     if args.lab_command == "status":
         return _show_status(args.prefix)
+    if args.lab_command == "cert":
+        return _swap_certificate(args)
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return manager.exec_in(args.host, command)
 
@@ -178,13 +208,13 @@ def run_init(args: argparse.Namespace) -> int:
     from mxdrill import scaffold
 
     paths = manager.LabPaths(args.lab_state_dir or manager.running_state_dir() or Path(".lab"))
-    key_file, known_hosts = _key_paths(paths)
+    key_file, known_hosts, tls_ca = _key_paths(paths)
     state = manager.run_state()
     if state is None:
-        text = ansible_inventory.render(key_file=key_file, known_hosts=known_hosts)
+        text = ansible_inventory.render(key_file=key_file, known_hosts=known_hosts, tls_ca=tls_ca)
         note = f"the lab is not up: hosts.yml is the default lab's (keys in {paths.state_dir}); edit it for your own hosts"
     else:
-        text = _rendered(state, key_file, known_hosts)
+        text = _rendered(state, key_file, known_hosts, tls_ca)
         note = f"hosts.yml is the running lab's ({state.describe()}); edit it for your own hosts"
     try:
         written = scaffold.write(args.directory, text)

@@ -32,7 +32,7 @@ RESULTS: list[tuple[str, str, float]] = []
 @pytest.fixture(scope="module")
 def campaign_inventory(lab_session: manager.LabPaths) -> Path:
     """The lab inventory with a short dead-man window and command bound, so the campaign is quick."""
-    text = (REPO / "hosts.yml").read_text().replace(".lab/ssh/", "ssh/")
+    text = (REPO / "hosts.yml").read_text().replace(".lab/ssh/", "ssh/").replace(".lab/tls/", "tls/")
     text = text.replace("  vars:\n", f"  vars:\n    mxdrill_deadman_window: {DEADMAN_WINDOW}\n    mxdrill_command_timeout: 5\n    mxdrill_drain_deadline: 2\n    mxdrill_mta_settle: 2\n", 1)
     path = lab_session.state_dir / "campaign-hosts.yml"
     path.write_text(text)

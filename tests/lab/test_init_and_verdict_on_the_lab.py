@@ -44,7 +44,7 @@ def closed_window() -> str:
 
 
 def test_a_drill_outside_its_window_is_not_run_and_require_drill_fails_it(lab: manager.LabPaths, tmp_path: Path) -> None:
-    text = (REPO / "hosts.yml").read_text().replace(".lab/ssh/", f"{lab.state_dir.resolve()}/ssh/")
+    text = (REPO / "hosts.yml").read_text().replace(".lab/", f"{lab.state_dir.resolve()}/")
     (tmp_path / "hosts.yml").write_text(text.replace("mxdrill_maintenance_window: always", f"mxdrill_maintenance_window: '{closed_window()}'"))
     plain = pytest_in(tmp_path, "-k", "TestFailover")
     assert plain.returncode == 0, plain.stdout[-3000:]

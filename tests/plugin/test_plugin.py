@@ -22,6 +22,8 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / ".lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):  # declared in hosts.yml; checked before any run
         (pytester.path / ".lab" / "ssh" / name).write_text("")
+    (pytester.path / ".lab" / "tls").mkdir()
+    (pytester.path / ".lab" / "tls" / "ca.pem").write_text("")  # mxdrill_tls_ca, checked too
     return pytester
 
 
@@ -90,6 +92,7 @@ def test_without_an_inventory_drill_fixtures_skip_with_how_to(pytester: pytest.P
 BROKEN = {
     "missing key file": ("ansible_ssh_private_key_file: .lab/ssh/id_ed25519", "ansible_ssh_private_key_file: nowhere/id_ed25519", "ansible_ssh_private_key_file"),
     "unreadable known_hosts": ("mxdrill_known_hosts: .lab/ssh/known_hosts", "mxdrill_known_hosts: missing_known_hosts", "mxdrill_known_hosts"),
+    "missing tls ca": ("mxdrill_tls_ca: .lab/tls/ca.pem", "mxdrill_tls_ca: nowhere/ca.pem", "mxdrill_tls_ca"),
     "unknown key": ("mxdrill_domain: example.test", "mxdrill_domain: example.test\n    mxdrill_domian: x", "mxdrill_domian"),
     "primary also backup": ("    mxdrill_backup:\n      hosts:\n        mx2.example.test:", "    mxdrill_backup:\n      hosts:\n        mx1.example.test:\n        mx2.example.test:", "mx1.example.test"),
     "yaml syntax": ("  vars:\n", "  vars:\n   - [\n", ""),

@@ -25,6 +25,8 @@ def only_hosts(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / ".lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):
         (pytester.path / ".lab" / "ssh" / name).write_text("")
+    (pytester.path / ".lab" / "tls").mkdir()
+    (pytester.path / ".lab" / "tls" / "ca.pem").write_text("")
     return pytester
 
 
@@ -56,9 +58,12 @@ def test_init_writes_a_repository_whose_own_check_runs_after_the_drill(
         assert (demo / relative).is_file(), relative
     hosts = (demo / "hosts.yml").read_text()
     assert f"{tmp_path / 'lab' / 'ssh' / 'id_ed25519'}" in hosts and "#   mxdrill_drain_deadline: 120.0" in hosts
+    assert f"mxdrill_tls_ca: {tmp_path / 'lab' / 'tls' / 'ca.pem'}" in hosts
     (tmp_path / "lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):
         (tmp_path / "lab" / "ssh" / name).write_text("")
+    (tmp_path / "lab" / "tls").mkdir()
+    (tmp_path / "lab" / "tls" / "ca.pem").write_text("")
     monkeypatch.chdir(demo)
     items = collected(pytester.runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q"))
     assert items[0].startswith("mxdrill/test_preflight.py::")

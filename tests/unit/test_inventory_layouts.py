@@ -72,6 +72,8 @@ def comparable(path: Path) -> dict:
     for host in data["hosts"].values():
         for field in ("key_file", "known_hosts"):
             host["ssh"][field] = str(Path(host["ssh"][field]).relative_to(path.parent))
+    if data["tls_ca"] is not None:
+        data["tls_ca"] = str(Path(data["tls_ca"]).relative_to(path.parent))
     return data
 
 

@@ -12,7 +12,7 @@ from test_inventory_ansible_oracle import ansible_list
 
 from mxdrill import cli
 from mxdrill.inventory import load_inventory
-from mxdrill.lab import ansible_inventory, configs, hosts, manager, network, readiness
+from mxdrill.lab import ansible_inventory, configs, hosts, manager, network, readiness, tls
 from mxdrill.lab import topology as topo
 
 PREFIX = topo.DEFAULT_PREFIX
@@ -21,6 +21,7 @@ KEYS = configs.LabKeys(
     client_private="PRIVATE\n",
     host_private={h.name: f"HOSTPRIV-{h.name}\n" for h in topo.EVERY_HOST},
     host_public={h.name: f"ssh-ed25519 AAAA{h.name} {h.fqdn}\n" for h in topo.EVERY_HOST},
+    tls=tls.LabTls("LAB-CA\n", {h.name: (f"CERT-{h.fqdn}\n", f"TLSKEY-{h.fqdn}\n") for h in tls.mx_hosts()}),
 )
 
 
@@ -250,7 +251,8 @@ def test_the_two_backup_inventory_loads_with_mx2_and_mx3_as_backups(tmp_path: Pa
     key, known = tmp_path / "ssh" / "id_ed25519", tmp_path / "ssh" / "known_hosts"
     path = tmp_path / "elsewhere" / "hosts.yml"
     path.parent.mkdir()
-    path.write_text(ansible_inventory.render("shared", 2, key_file=str(key), known_hosts=str(known)))
+    ca = ROOT_INVENTORY.parent / ".lab/tls/ca.pem"
+    path.write_text(ansible_inventory.render("shared", 2, key_file=str(key), known_hosts=str(known), tls_ca=str(ca)))
     inventory = load_inventory(path)
     assert [(h.name, h.address, h.mx_priority) for h in inventory.backups] == [
         ("mx2.example.test", "198.51.100.12", 20), ("mx3.example.test", "198.51.100.13", 30),
@@ -301,6 +303,7 @@ def test_lab_inventory_writes_the_running_lab_with_absolute_paths(
         "relay", 2, PREFIX,
         key_file=str(tmp_path.resolve() / "state/ssh/id_ed25519"),
         known_hosts=str(tmp_path.resolve() / "state/ssh/known_hosts"),
+        tls_ca=str(tmp_path.resolve() / "state/tls/ca.pem"),
     )
     assert (tmp_path / "out.yml").read_text() == expected
 
@@ -511,7 +514,7 @@ def test_lab_inventory_renders_the_running_domains(monkeypatch: pytest.MonkeyPat
     assert cli.main(["lab", "inventory", "--state-dir", "state", "--output", "out.yml"]) == 0
     ssh_dir = tmp_path.resolve() / "state/ssh"
     expected = ansible_inventory.render("shared", 1, PREFIX, str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts"),
-                                        domains=3)
+                                        domains=3, tls_ca=str(tmp_path.resolve() / "state/tls/ca.pem"))
     assert (tmp_path / "out.yml").read_text() == expected
 
 

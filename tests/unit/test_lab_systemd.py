@@ -140,7 +140,8 @@ LAYOUTS = [("shared", 1, "initscripts"), ("relay", 1, "initscripts"), ("shared",
 
 
 def write_dir(root: Path, topology: topo.Topology, backups: int, init: topo.Init) -> Path:
-    files = ansible_inventory.render_dir(topology, backups, PREFIX, str(root / "ssh/id"), str(root / "ssh/known_hosts"), init)
+    files = ansible_inventory.render_dir(topology, backups, PREFIX, str(root / "ssh/id"), str(root / "ssh/known_hosts"), init,
+                                         tls_ca=str(root / "tls/ca.pem"))
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
@@ -153,7 +154,7 @@ def test_the_ansible_layout_loads_to_the_same_inventory_as_the_flat_file(
 ) -> None:
     flat = tmp_path / "flat.yml"
     flat.write_text(ansible_inventory.render(topology, backups, PREFIX, str(tmp_path / "dir/ssh/id"),
-                                             str(tmp_path / "dir/ssh/known_hosts"), init))
+                                             str(tmp_path / "dir/ssh/known_hosts"), init, tls_ca=str(tmp_path / "dir/tls/ca.pem")))
     (tmp_path / "dir").mkdir()
     laid_out = write_dir(tmp_path / "dir", topology, backups, init)
     assert load_inventory(laid_out).model_dump(exclude={"path"}) == load_inventory(flat).model_dump(exclude={"path"})
@@ -186,7 +187,8 @@ def test_lab_inventory_ansible_dir_writes_the_layout_and_drops_a_stopped_hosts_v
     assert "to inv: hosts.yml, group_vars/all.yml, host_vars/" in capsys.readouterr().out
     assert not stale.exists()
     expected = ansible_inventory.render_dir("shared", 1, PREFIX, str(tmp_path.resolve() / "state/ssh/id_ed25519"),
-                                            str(tmp_path.resolve() / "state/ssh/known_hosts"), "systemd")
+                                            str(tmp_path.resolve() / "state/ssh/known_hosts"), "systemd",
+                                            tls_ca=str(tmp_path.resolve() / "state/tls/ca.pem"))
     assert {str(p.relative_to(tmp_path / "inv")): p.read_text() for p in (tmp_path / "inv").rglob("*.yml")} == expected
 
 

@@ -33,6 +33,7 @@ from mxdrill.lab.topology import Init, Topology
 
 DEFAULT_KEY_FILE = ".lab/ssh/id_ed25519"
 DEFAULT_KNOWN_HOSTS = ".lab/ssh/known_hosts"
+DEFAULT_TLS_CA = ".lab/tls/ca.pem"
 COMMENT_COLUMN = 48  # where the trailing comments of all.vars line up
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./~+-]+\Z")
@@ -117,7 +118,7 @@ def _domain_vars(domain: str) -> list[Line]:
 
 def shared_vars(
     prefix: ipaddress.IPv4Network, key_file: str, known_hosts: str, init: Init = topo.DEFAULT_INIT,
-    relative_to: str = "this file",
+    relative_to: str = "this file", tls_ca: str = DEFAULT_TLS_CA,
 ) -> list[Line]:
     """all.vars: the variables every host shares (`relative_to`: where relative paths start, for the comment)."""
     vrrp = [h for h in topo.ALL_HOSTS if h.vrrp]
@@ -128,6 +129,7 @@ def shared_vars(
         ("ansible_port: 22", ""),
         (f"ansible_ssh_private_key_file: {_scalar(key_file)}   # relative paths are relative to {relative_to}", ""),
         (f"mxdrill_known_hosts: {_scalar(known_hosts)}", ""),
+        (f"mxdrill_tls_ca: {_scalar(tls_ca)}", "the lab CA: every MX's certificate chains to it"),
         *_domain_vars(topo.DOMAIN),
         (f"mxdrill_nameserver: {topo.host('dns').address(prefix)}", ""),
         (f"mxdrill_mailbox_base: {topo.MAILBOX_BASE}", ""),
@@ -208,13 +210,14 @@ def render(
     known_hosts: str = DEFAULT_KNOWN_HOSTS,
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
+    tls_ca: str = DEFAULT_TLS_CA,
 ) -> str:
     """The inventory of the lab in this configuration; with the defaults, exactly the root hosts.yml."""
     lines = [
         *_header(topology, backups, init, domains),
         "all:",
         "  vars:",
-        *_lines(shared_vars(prefix, key_file, known_hosts, init), 4),
+        *_lines(shared_vars(prefix, key_file, known_hosts, init, tls_ca=tls_ca), 4),
         *_children(backups, prefix, init, domains),
     ]
     return "\n".join(lines) + "\n"
@@ -228,6 +231,7 @@ def render_dir(
     known_hosts: str,
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
+    tls_ca: str = DEFAULT_TLS_CA,
 ) -> dict[str, str]:
     """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/.
 
@@ -238,7 +242,7 @@ def render_dir(
                  "all:", *_children(backups, None, init, domains)]
     files = {
         "hosts.yml": "\n".join(hosts_yml) + "\n",
-        "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory")),
+        "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory", tls_ca)),
     }
     for domain in topo.mail_domains(domains)[1:]:
         files[f"group_vars/{topo.domain_group(domain)}.yml"] = _file(domain_group_vars(domain))

@@ -14,20 +14,21 @@ import ipaddress
 import json
 from dataclasses import dataclass
 
+from mxdrill.lab import tls, units
 from mxdrill.lab import topology as topo
-from mxdrill.lab import units
 from mxdrill.lab.files import LabFile
 from mxdrill.lab.topology import DOMAIN, Init, LabHost, Topology
 
 
 @dataclass(frozen=True)
 class LabKeys:
-    """Key material of one lab: the harness's client key and each host's own host key."""
+    """Key material of one lab: the harness's client key, each host's own host key, and the lab CA with each MX's certificate."""
 
     client_public: str
     client_private: str
     host_private: dict[str, str]
     host_public: dict[str, str]
+    tls: tls.LabTls
 
 
 def known_hosts_lines(
@@ -187,9 +188,30 @@ def _postfix_common(lab_host: LabHost) -> list[str]:
     ]
 
 
+def _smtpd_tls() -> list[str]:
+    """An MX offers STARTTLS with its certificate from the lab CA, and says in Received: whether mail came in over TLS."""
+    return [
+        f"smtpd_tls_cert_file = {tls.HOST_CERT_FILE}",
+        f"smtpd_tls_key_file = {tls.HOST_KEY_FILE}",
+        "smtpd_tls_security_level = may",
+        "smtpd_tls_loglevel = 1",
+        "smtpd_tls_received_header = yes",
+    ]
+
+
+def _smtp_tls() -> list[str]:
+    """The sender uses TLS where an MX offers it and trusts the lab CA, so its log says 'Trusted TLS connection'."""
+    return [
+        "smtp_tls_security_level = may",
+        f"smtp_tls_CAfile = {tls.HOST_CA_FILE}",
+        "smtp_tls_loglevel = 1",
+    ]
+
+
 def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network) -> str:
     """main.cf per role: the MX that delivers into Maildir, the relay backup MX, or the sender."""
     lines = _postfix_common(lab_host)
+    lines += _smtp_tls() if lab_host.role == "sender" else _smtpd_tls()
     if lab_host.role == "sender":
         lines += [
             "mydestination =",
@@ -275,6 +297,14 @@ def _login_files(lab_host: LabHost, keys: LabKeys, init: Init) -> list[LabFile]:
     ]
 
 
+def tls_files(lab_host: LabHost, material: tls.LabTls) -> list[LabFile]:
+    """An MX's certificate and key (0600, as smtpd wants it: read as root before chroot); the sender's CA to trust."""
+    if lab_host.role == "sender":
+        return [LabFile(tls.HOST_CA_FILE, material.ca_pem)]
+    cert_pem, key_pem = material.certificates[lab_host.name]
+    return [LabFile(tls.HOST_CERT_FILE, cert_pem), LabFile(tls.HOST_KEY_FILE, key_pem, 0o600)]
+
+
 def host_files(
     lab_host: LabHost,
     topology: Topology,
@@ -311,6 +341,7 @@ def host_files(
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
     if lab_host.role in ("mx", "sender"):
         files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix)))
+        files += tls_files(lab_host, keys.tls)
     if lab_host.role == "mx":
         files += [
             LabFile("/etc/postfix/vmailbox", vmailbox(lab_host.domain)),

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxdrill.lab import cgroups, configs, hosts, network, readiness
+from mxdrill.lab import cgroups, configs, hosts, network, readiness, tls
 from mxdrill.lab import topology as topo
 from mxdrill.lab.errors import LabError, LabUsageError
 from mxdrill.lab.topology import Init, Topology
@@ -77,6 +77,16 @@ class LabPaths:
     @property
     def host_keys_dir(self) -> Path:
         return self.state_dir / "hostkeys"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The lab CA (ca.pem, ca.key) and each MX's certificate and key (<fqdn>.pem, <fqdn>.key)."""
+        return self.state_dir / "tls"
+
+    @property
+    def tls_ca(self) -> Path:
+        """The lab CA's certificate: what the inventory's `mxdrill_tls_ca` names."""
+        return tls.ca_path(self.tls_dir)
 
 
 # --- preconditions ------------------------------------------------------------------------------
@@ -130,7 +140,8 @@ def _host_key(paths: LabPaths, lab_host: topo.LabHost) -> Path:
 
 
 def ensure_keys(paths: LabPaths) -> configs.LabKeys:
-    """Make (once) the client key and a stable host key for every host the lab can run, mx3 and all domains' MXs too.
+    """Make (once) the client key and a stable host key for every host the lab can run, mx3 and all domains' MXs too,
+    and the lab CA with a certificate for every such MX (renewed only when it nears its end).
 
     Keys for hosts that are not running are made too, so that the key set — and the fingerprint the
     running lab records — is the same whatever the number of backups or of domains.
@@ -148,6 +159,7 @@ def ensure_keys(paths: LabPaths) -> configs.LabKeys:
         client_private=client.read_text(),
         host_private=host_private,
         host_public=host_public,
+        tls=tls.ensure(paths.tls_dir),
     )
 
 
