@@ -11,6 +11,7 @@ import asyncio
 import re
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -24,6 +25,16 @@ HARNESS_HELO = "mxdrill.invalid"
 HARNESS_SENDER = "mxdrill@mxdrill.invalid"
 QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
 TlsMode = Literal["none", "starttls-opportunistic", "starttls-required"]
+# Connections open at once to one MX, like Postfix's default_destination_concurrency_limit: a real
+# sender never opens 300 connections to one MX, and an MX past its smtpd process limit refuses some.
+MX_CONCURRENCY = 20
+_open_to: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+
+
+def _slot(address: str) -> asyncio.Semaphore:
+    """The bound on connections to one MX address, shared by every probe sent in this event loop."""
+    per_address = _open_to.setdefault(asyncio.get_running_loop(), {})
+    return per_address.setdefault(address, asyncio.Semaphore(MX_CONCURRENCY))
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,12 @@ def _start_tls(mode: TlsMode) -> bool | None:
 
 
 async def send_to(target: MxTarget, probe: Probe, *, helo: str, timeout: float, tls: TlsMode) -> Attempt:
+    """One SMTP transaction with one MX, once a connection slot to it is free (MX_CONCURRENCY)."""
+    async with _slot(target.address):
+        return await _transaction(target, probe, helo=helo, timeout=timeout, tls=tls)
+
+
+async def _transaction(target: MxTarget, probe: Probe, *, helo: str, timeout: float, tls: TlsMode) -> Attempt:
     """One SMTP transaction with one MX; classify the result as an MTA would (4xx = try next, 5xx = stop)."""
     started = time.time()
     clock = time.monotonic()

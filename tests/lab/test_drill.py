@@ -42,6 +42,10 @@ def test_the_drill_passes_on_a_healthy_lab(topology: str, lab: manager.LabPaths,
     assert kinds(events).count("fault.injected") == 1 and kinds(events).count("fault.healed") == 1
     accepted_by_backup = [e for e in events if e["kind"] == "probe.accepted" and e["data"]["role"] == "backup"]
     assert len(accepted_by_backup) == 3 and all(e["data"]["queue_id"] for e in accepted_by_backup)
+    accepted = [e for e in events if e["kind"] == "probe.accepted"]
+    assert {e["data"]["tls"] for e in accepted} <= {"TLSv1.2", "TLSv1.3"}, "probes use STARTTLS where it is offered"
+    ledger = json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())["drills"][0]["ledger"]
+    assert ledger["over_tls"] == ledger["sent"] == 9
     if topology == "relay":
         assert kinds(events).count("probe.queued") == 3
     assert primary_running(lab)

@@ -4,17 +4,19 @@ its fix; the healthy lab shows no error and no warning."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mxdrill.lab import manager
+from mxdrill.lab import manager, mxcert, tls
 
 from lab_helpers import REPO, ssh
 
 ZONE = "/etc/knot/zones/example.test.zone"
+DAY = datetime.timedelta(days=1)
 
 
 def acceptance(tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -120,3 +122,41 @@ def test_an_spf_record_that_leaves_out_the_backup_is_a_warning(broken, tmp_path:
     assert result.returncode == 0, result.stdout[-3000:]
     assert ("the SPF record of example.test (`v=spf1 ip4:198.51.100.11 -all`) does not cover mx2.example.test (198.51.100.12)"
             in result.stdout), result.stdout[-3000:]
+
+
+@pytest.fixture
+def mx2_certificate(lab: manager.LabPaths):
+    """Serve another certificate on mx2 (`install(cert_pem, key_pem)`); the lab's own is put back afterwards."""
+    yield lambda cert, key: mxcert.install("mx2", cert, key)
+    mxcert.restore("mx2", lab.tls_dir)
+
+
+@pytest.mark.parametrize(("name", "start", "end", "why"), [
+    ("mx1.example.test", -DAY, 300 * DAY, "Hostname mismatch, certificate is not valid for 'mx2.example.test'"),
+    ("mx2.example.test", -30 * DAY, -DAY, "certificate has expired"),
+], ids=["names-another-host", "expired"])
+def test_a_certificate_a_verifying_sender_refuses_is_an_error_saying_why(
+        name: str, start: datetime.timedelta, end: datetime.timedelta, why: str, lab: manager.LabPaths, mx2_certificate,
+        tmp_path: Path) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    mx2_certificate(*tls.issue(lab.tls_dir, name, not_before=now + start, not_after=now + end))
+    result = acceptance(tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert f"smtp-tls on mx2.example.test: STARTTLS on mx2.example.test fails verification ({why}" in result.stdout, result.stdout[-3000:]
+    assert "install a certificate for mx2.example.test, chained to the CA in mxdrill_tls_ca" in result.stdout
+
+
+def test_a_certificate_expiring_within_the_declared_days_is_a_warning(lab: manager.LabPaths, mx2_certificate, tmp_path: Path) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    mx2_certificate(*tls.issue(lab.tls_dir, "mx2.example.test", not_before=now - DAY, not_after=now + 10 * DAY))
+    result = acceptance(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "smtp-tls on mx2.example.test: the certificate of mx2.example.test expires in 10 days" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_backup_without_starttls_while_the_primary_has_it_is_an_error(broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e smtpd_tls_security_level=none && postfix reload")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "smtp-tls on mx2.example.test: mx2.example.test offers no STARTTLS while mx1.example.test do" in result.stdout
+    assert "smtpd_tls_security_level: mx1.example.test = may, mx2.example.test = none" in result.stdout  # and parity says so

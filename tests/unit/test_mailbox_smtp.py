@@ -85,3 +85,30 @@ def test_running_counts_only_when_confirmed_every_time(tmp_path) -> None:
     assert subprocess.run(["sh", "-c", confirmed(f"sh -c '{status}'")]).returncode == 1
     answers.write_text("0\n0\n0\n")
     assert subprocess.run(["sh", "-c", confirmed(f"sh -c '{status}'")]).returncode == 0
+
+
+def test_probes_to_one_mx_never_open_more_connections_than_a_real_mta_would(monkeypatch) -> None:
+    """300 probes at once open at most MX_CONCURRENCY connections to the MX (issue 13: --probes 300)."""
+    import asyncio
+
+    from mxdrill import smtp
+
+    open_now, most = 0, 0
+
+    async def transaction(target, probe, **_kwargs):
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        await asyncio.sleep(0.001)
+        open_now -= 1
+        return smtp.Attempt(target, "accepted", 250, "ok", 0.0, 0.0)
+
+    monkeypatch.setattr(smtp, "_transaction", transaction)
+    target = smtp.MxTarget(10, "mx1.example.test", "198.51.100.11", "mx1.example.test")
+    probes = [smtp.make_probe("r", n, "probe@example.test", smtp.HARNESS_SENDER, "before") for n in range(300)]
+
+    async def all_of():
+        return await asyncio.gather(*(smtp.deliver(p, [target], helo="h") for p in probes))
+
+    assert all(d.accepted for d in asyncio.run(all_of()))
+    assert most == smtp.MX_CONCURRENCY
