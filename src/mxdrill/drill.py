@@ -185,6 +185,7 @@ class Drill:
         self.record.append(Kind.SCENARIO, primary=self.scenario.primary.name, backup=self.scenario.backup.name,
                            fault=self.scenario.fault, faulted=[h.name for h in self.scenario.down])
         for name, host in self.hosts.items():
+            host.store.mark(self.run_id)  # before any probe: scans read only what arrives after it
             self.cursors[name] = host.log.cursor()
             self.run_cursors.setdefault(name, self.cursors[name])
             self.record.append(Kind.HOST_FACTS, host=name, mta=host.mta.version(), log=host.log.describe())

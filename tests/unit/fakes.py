@@ -133,6 +133,9 @@ class FakeStore:
     world: World
     host: str
 
+    def mark(self, run_id: str) -> None:
+        self.world.marked.add((self.host, run_id))
+
     def scan(self, run_id: str) -> MailboxScan:
         copies = Counter({t: n for t, n in self.world.mailbox.items() if t.startswith(f"mxdrill-{run_id}-")})
         return MailboxScan(self.host, "/var/mail/vhosts", SHARED, "fuse.sshfs", copies, {t: [f"/new/{t}"] for t in copies})
@@ -154,6 +157,7 @@ class World:
     def __init__(self, inventory: Inventory, relays: tuple[str, ...] = ()) -> None:
         self.inventory = inventory
         self.mailbox: Counter[str] = Counter()
+        self.marked: set[tuple[str, str]] = set()  # (host, run id) of every store cursor the drill set
         self.mtas = {h.name: FakeMta(self, h.name, "relays" if h.name in relays else "delivers") for h in inventory.mxs}
         self.hosts = {h.name: MailHost(h, FakeRemote(h), self.mtas[h.name], self.mtas[h.name].log, FakeStore(self, h.name))  # type: ignore[arg-type]
                       for h in inventory.mxs}

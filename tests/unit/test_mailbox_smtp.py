@@ -112,3 +112,31 @@ def test_probes_to_one_mx_never_open_more_connections_than_a_real_mta_would(monk
 
     assert all(d.accepted for d in asyncio.run(all_of()))
     assert most == smtp.MX_CONCURRENCY
+
+
+def test_a_scan_reads_only_what_arrived_since_the_run_began_even_in_the_same_second(tmp_path) -> None:
+    """Issue 13: the cost grows with the probes, not with the mailbox. The real shell commands, on a local Maildir."""
+    import os
+    import subprocess
+    import time
+
+    base = tmp_path / "vhosts"
+    new = base / "example.test" / "probe" / "new"
+    new.mkdir(parents=True)
+    run_id = "20261202T000000-abc123"
+
+    def deliver(name: str, token: str) -> None:
+        (new / name).write_text(f"Subject: x\nMessage-Id: <mxdrill-{run_id}-{token}@mxdrill.probe>\n\nbody\n")
+
+    deliver("old", "001")
+    os.utime(new / "old", (time.time() - 3600, time.time() - 3600))  # last year's mail, as far as the scan knows
+    dirs = mailbox.maildir_dirs(str(base), ["example.test/probe/"])
+    subprocess.run(["sh", "-c", mailbox.mark_command(str(base), run_id, "mx1")], check=True)
+    deliver("same-second", "002")  # delivered in the cursor's own second
+    first = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx1")], capture_output=True, text=True).stdout
+    assert sorted(mailbox.parse_scan("mx1", str(base), first, "ext4").copies) == [f"mxdrill-{run_id}-002"]
+    subprocess.run(["sh", "-c", mailbox.mark_command(str(base), run_id, "mx1")], check=True)  # a second drill keeps the cursor
+    again = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx1")], capture_output=True, text=True).stdout
+    assert f"mxdrill-{run_id}-002" in again
+    unmarked = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx2")], capture_output=True, text=True).stdout
+    assert len(mailbox.parse_scan("mx2", str(base), unmarked, "ext4").copies) == 2  # no cursor of its own: reads everything

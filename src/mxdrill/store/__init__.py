@@ -30,6 +30,10 @@ class MailboxStore(Protocol):
 
     @property
     def host(self) -> str: ...
+    def mark(self, run_id: str) -> None:
+        """Note where run `run_id` begins in these mailboxes, so that its scans read only what arrived
+        since (a probe mailbox holds years of mail); before the run's first probe is sent."""
+        ...
     def scan(self, run_id: str) -> MailboxScan:
         """Every copy of every probe of run `run_id`, with its storage location."""
         ...

@@ -40,12 +40,34 @@ def probe_header_pattern(run_id: str) -> str:
     return f"^Message-Id: <mxdrill-{ere_escape(run_id)}-[0-9]+@"
 
 
-def scan_command(base: str, dirs: list[str], run_id: str) -> str:
-    """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file."""
-    pattern = probe_header_pattern(run_id)
+def cursor_path(base: str, run_id: str, host: str) -> str:
+    """The run's cursor file in the mailbox base: its mtime, set by the store's own clock, is where the run began."""
+    return f"{base.rstrip('/')}/.mxdrill-since-{run_id}-{host}"
+
+
+def mark_command(base: str, run_id: str, host: str) -> str:
+    """Create the cursor once per run (a second drill of the run keeps the first's), dated 2 s before its
+    own creation time as the store recorded it: a store that keeps whole seconds (sftp, some NFS) would
+    otherwise give a probe delivered in the same second an mtime no newer than the cursor's."""
+    cursor = shlex.quote(cursor_path(base, run_id, host))
+    return (f"[ -d {shlex.quote(base)} ] && [ ! -e {cursor} ] && : > {cursor} "
+            f"&& touch -d \"@$(( $(stat -c %Y {cursor}) - 2 ))\" {cursor}; true")
+
+
+def scan_command(base: str, dirs: list[str], run_id: str, host: str = "") -> str:
+    """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file.
+
+    Only files newer than the run's cursor are read (`find -newer`: two mtimes of the same store
+    compared, whatever the harness's clock), so the cost grows with the probes, not with the mailbox;
+    without a cursor (the base appeared during the run: a misplaced local copy) every file is read.
+    """
+    pattern = shlex.quote(probe_header_pattern(run_id))
+    cursor = shlex.quote(cursor_path(base, run_id, host))
+    listed = " ".join(shlex.quote(d) for d in dirs)
     return (
         f"printf '{MOUNT_MARK}%s\\n' \"$(findmnt -n -o FSTYPE,SOURCE --target {shlex.quote(base)} 2>/dev/null)\"; "
-        f"grep -s -r -i -H -o -m1 -E {shlex.quote(pattern)} {' '.join(shlex.quote(d) for d in dirs)}; true"
+        f"if [ -e {cursor} ]; then set -- -newer {cursor}; else set --; fi; "
+        f"find {listed} -type f \"$@\" -print0 2>/dev/null | xargs -0 -r grep -s -i -H -o -m1 -E {pattern}; true"
     )
 
 
@@ -92,8 +114,11 @@ class MaildirStore:
             self._dirs = maildir_dirs(self.base, self.folders())
         return self._dirs
 
+    def mark(self, run_id: str) -> None:
+        self.remote.check(mark_command(self.base, run_id, self.host))
+
     def scan(self, run_id: str) -> MailboxScan:
-        output = self.remote.check(scan_command(self.base, self.dirs(), run_id))
+        output = self.remote.check(scan_command(self.base, self.dirs(), run_id, self.host))
         return parse_scan(self.host, self.base, output, self.fstype)
 
     def find(self, message_id: str, recipient: str) -> list[str]:
@@ -114,6 +139,7 @@ class MaildirStore:
         dirs = " ".join(shlex.quote(d) for d in chosen)
         # NUL-separated names: a planted file name with a newline must not make root delete another path.
         output = self.remote.check(
-            f"grep -s -r -i -l -Z -E {shlex.quote(pattern)} {dirs} | xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; true"
+            f"grep -s -r -i -l -Z -E {shlex.quote(pattern)} {dirs} | xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; "
+            f"rm -f {shlex.quote(cursor_path(self.base, run_id, self.host))}; true"
         )
         return sum(int(n) for n in output.split() if n.isdigit())
