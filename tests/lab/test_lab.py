@@ -56,7 +56,8 @@ def test_the_machines_usr_and_the_rest_of_its_tree_are_read_only_in_every_host(l
     assert own.returncode == 0, own.stderr  # the host's own layers and tmpfs stay writable
 
 
-@pytest.mark.parametrize("address", [topo.host("mx1").address(), topo.host("mx2").address(), topo.vip()])
+@pytest.mark.parametrize("address", [topo.host("mx1").address(), topo.host("mx2").address(), topo.vip(),
+                                     topo.host("mx1").address6(), topo.host("mx2").address6()])
 def test_smtp_greets_with_220(lab: manager.LabPaths, address: str) -> None:
     with socket.create_connection((address, 25), timeout=5) as sock:
         assert sock.recv(128).startswith(b"220 ")
@@ -71,6 +72,46 @@ def test_dns_answers_mx_in_priority_order_with_ptrs(lab: manager.LabPaths) -> No
     assert answer.rrset.ttl == 3600
     ptr = resolver.resolve_address(topo.host("mx2").address())
     assert str(ptr[0]) == "mx2.example.test."
+
+
+@pytest.mark.parametrize("name", ["mx1", "mx2"])
+def test_dns_answers_aaaa_and_its_ptr_over_both_stacks(lab: manager.LabPaths, name: str) -> None:
+    lab_host = topo.host(name)
+    for nameserver in (topo.host("dns").address(), topo.host("dns").address6()):
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [nameserver]
+        assert [r.address for r in resolver.resolve(lab_host.fqdn, "AAAA")] == [lab_host.address6()]
+        assert [str(r) for r in resolver.resolve_address(lab_host.address6())] == [f"{lab_host.fqdn}."]
+
+
+def test_ipv6_stays_on_the_bridge(lab: manager.LabPaths) -> None:
+    """The machine routes the lab's /64 to the bridge only, and no host has an IPv6 route but its link's."""
+    assert [r.split(" dev ")[1].split()[0] for r in network.lab_routes() if ":" in r.split()[0]] == [topo.BRIDGE]
+    for lab_host in topo.HOSTS:
+        routes = subprocess.run(["ip", "-n", lab_host.namespace, "-6", "route", "show"], capture_output=True, text=True,
+                                timeout=15, check=True).stdout.splitlines()
+        assert sorted(r.split()[0] for r in routes) == ["2001:db8:51:100::/64", "fe80::/64"], routes
+
+
+@pytest.fixture
+def sender_prefers_ipv6(lab: manager.LabPaths):
+    """The sender's Postfix picks IPv6 whenever an MX has an AAAA (the lab leaves it `any`, like Postfix)."""
+    def prefer(value: str) -> None:
+        ssh(lab, "sender", f"postconf -e smtp_address_preference={value} && postfix reload")
+
+    prefer("ipv6")
+    yield
+    prefer("any")
+
+
+def test_the_sender_delivers_over_ipv6_and_tls(lab: manager.LabPaths, sender_prefers_ipv6: None) -> None:
+    before = int(ssh(lab, "sender", "wc -l < /var/log/mail.log").stdout)
+    message_id = send_via_sender("over IPv6")
+    wait_until(lambda: maildir_copies(lab, message_id) == 1, 20, "the probe in the shared store")
+    log = ssh(lab, "sender", f"tail -n +{before + 1} /var/log/mail.log").stdout
+    assert "Trusted TLS connection established to mx1.example.test[2001:db8:51:100::11]:25" in log, log
+    assert any("relay=mx1.example.test[2001:db8:51:100::11]:25" in line and "status=sent" in line
+               for line in log.splitlines()), log
 
 
 def test_mailbox_base_is_one_shared_mount(lab: manager.LabPaths) -> None:

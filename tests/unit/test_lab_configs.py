@@ -52,7 +52,7 @@ def test_primary_delivers_to_maildir_and_refuses_relay() -> None:
     main_cf = files_of("mx1")["/etc/postfix/main.cf"].content
     assert "virtual_mailbox_domains = example.test" in main_cf
     assert "virtual_mailbox_base = /var/mail/vhosts" in main_cf
-    assert "mynetworks = 127.0.0.0/8\n" in main_cf
+    assert "mynetworks = 127.0.0.0/8 [::1]/128\n" in main_cf
     assert "reject_unauth_destination" in main_cf
 
 
@@ -380,12 +380,13 @@ def test_the_dns_host_serves_every_domains_zone_and_ptrs_for_every_host() -> Non
     files = contents_of("dns")
     knot = files["/etc/knot/knot.conf"]
     zones = [line.split(": ")[1] for line in knot.splitlines() if line.startswith("  - domain: ")]
-    assert zones == ["example.test", *FURTHER, "100.51.198.in-addr.arpa"]
+    assert zones == ["example.test", *FURTHER, "100.51.198.in-addr.arpa", "0.0.1.0.1.5.0.0.8.b.d.0.1.0.0.2.ip6.arpa"]
     for number, domain in enumerate(FURTHER, start=2):
         zone = files[f"/etc/knot/zones/{domain}.zone"]
-        assert [line for line in zone.splitlines() if " MX " in line or " A " in line] == [
+        assert [line for line in zone.splitlines() if " MX " in line or " A " in line or " AAAA " in line] == [
             f"@ IN MX 10 mx1.{domain}.", f"@ IN MX 20 mx2.{domain}.",
-            f"mx1 IN A 198.51.100.1{number}1", f"mx2 IN A 198.51.100.1{number}2",
+            f"mx1 IN A 198.51.100.1{number}1", f"mx1 IN AAAA 2001:db8:51:100::1{number}1",
+            f"mx2 IN A 198.51.100.1{number}2", f"mx2 IN AAAA 2001:db8:51:100::1{number}2",
         ]
         assert f"$ORIGIN {domain}." in zone and "@ IN NS dns.example.test." in zone
     assert files["/etc/knot/zones/example.test.zone"] == configs.zone_forward(PREFIX), "the first domain's zone is today's"

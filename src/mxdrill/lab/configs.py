@@ -79,9 +79,12 @@ def _zone_head(origin: str, backups: int, domains: int = topo.DEFAULT_DOMAINS) -
 
 
 def _domain_records(lab_hosts: list[LabHost], prefix: ipaddress.IPv4Network) -> list[str]:
-    """A domain's MX records (by priority) and the A records of its hosts, named relative to the zone."""
+    """A domain's MX records (by priority) and the A and AAAA records of its hosts, named relative to the zone."""
     records = [f"@ IN MX {h.mx_priority} {h.fqdn}." for h in lab_hosts if h.mx_priority is not None]
-    return records + [f"{h.label or h.name} IN A {h.address(prefix)}" for h in lab_hosts]
+    for lab_host in lab_hosts:
+        label = lab_host.label or lab_host.name
+        records += [f"{label} IN A {lab_host.address(prefix)}", f"{label} IN AAAA {lab_host.address6()}"]
+    return records
 
 
 def zone_forward(
@@ -95,6 +98,7 @@ def zone_forward(
     if first:
         records.append(f"mail IN A {topo.vip(prefix)}")
         records.append(f"harness IN A {topo.gateway(prefix)}")
+        records.append(f"harness IN AAAA {topo.gateway6()}")
     return "\n".join(records) + "\n"
 
 
@@ -116,13 +120,35 @@ def zone_reverse(
     return "\n".join(records) + "\n"
 
 
+def reverse_zone6_name(prefix6: ipaddress.IPv6Network = topo.PREFIX6) -> str:
+    """The ip6.arpa zone of a /64: its 16 network nibbles, reversed (0.0.1.0.1.5.0.0.8.b.d.0.1.0.0.2.ip6.arpa)."""
+    nibbles = prefix6.network_address.reverse_pointer.split(".")
+    return ".".join(nibbles[32 - prefix6.prefixlen // 4:])
+
+
+def zone_reverse6(
+    prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domains: int = topo.DEFAULT_DOMAINS,
+    prefix6: ipaddress.IPv6Network = topo.PREFIX6,
+) -> str:
+    """PTRs for every host's IPv6 address and the harness's, so that an AAAA's name is forward-confirmed as an A's is."""
+    records = _zone_head(reverse_zone6_name(prefix6), backups, domains)
+    named = [(h.address6(prefix6), h.fqdn) for h in topo.lab_hosts(backups, domains)]
+    named.append((topo.gateway6(prefix6), f"harness.{DOMAIN}"))
+    host_nibbles = 32 - prefix6.prefixlen // 4
+    for address, fqdn in sorted(named, key=lambda pair: ipaddress.IPv6Address(pair[0])):
+        relative = ".".join(ipaddress.IPv6Address(address).reverse_pointer.split(".")[:host_nibbles])
+        records.append(f"{relative} IN PTR {fqdn}.")
+    return "\n".join(records) + "\n"
+
+
 def knot_conf(lab_host: LabHost, prefix: ipaddress.IPv4Network, domains: int = topo.DEFAULT_DOMAINS) -> str:
-    """knot authoritative for every mail domain's zone and the reverse zone, each from its zone file."""
-    zones = "".join(f"  - domain: {name}\n" for name in (*topo.mail_domains(domains), reverse_zone_name(prefix)))
+    """knot authoritative for every mail domain's zone and both reverse zones, on its IPv4 and IPv6 address."""
+    names = (*topo.mail_domains(domains), reverse_zone_name(prefix), reverse_zone6_name())
+    zones = "".join(f"  - domain: {name}\n" for name in names)
     return f"""server:
     rundir: "/run/knot"
     user: knot:knot
-    listen: {lab_host.address(prefix)}@53
+    listen: [ {lab_host.address(prefix)}@53, {lab_host.address6()}@53 ]
 log:
   - target: syslog
     any: info
@@ -178,7 +204,7 @@ def _postfix_common(lab_host: LabHost) -> list[str]:
         f"mydomain = {lab_host.domain}",
         "myorigin = $mydomain",
         "inet_interfaces = all",
-        "inet_protocols = ipv4",
+        "inet_protocols = all",
         "alias_maps =",
         "alias_database =",
         "biff = no",
@@ -215,14 +241,14 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
     if lab_host.role == "sender":
         lines += [
             "mydestination =",
-            f"mynetworks = 127.0.0.0/8 {prefix}",
+            f"mynetworks = 127.0.0.0/8 {prefix} [::1]/128 [{topo.PREFIX6.network_address}]/{topo.PREFIX6.prefixlen}",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
             "relay_domains =",
         ]
     elif topo.mounts_shared_storage(lab_host, topology):
         lines += [
             "mydestination = $myhostname, localhost",
-            "mynetworks = 127.0.0.0/8",
+            "mynetworks = 127.0.0.0/8 [::1]/128",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
             f"virtual_mailbox_domains = {lab_host.domain}",
             f"virtual_mailbox_base = {topo.MAILBOX_BASE}",
@@ -234,7 +260,7 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
     else:  # the queueing backup MX of the relay topology (seed 003 relay variant)
         lines += [
             "mydestination = $myhostname, localhost",
-            "mynetworks = 127.0.0.0/8",
+            "mynetworks = 127.0.0.0/8 [::1]/128",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
             f"relay_domains = {lab_host.domain}",
             "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
@@ -297,6 +323,13 @@ def _login_files(lab_host: LabHost, keys: LabKeys, init: Init) -> list[LabFile]:
     ]
 
 
+def etc_hosts(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+    """localhost and the host's own name on both its addresses, as a dual-stack Debian host has them."""
+    names = f"{lab_host.fqdn} {lab_host.name}"
+    return (f"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+            f"{lab_host.address(prefix)} {names}\n{lab_host.address6()} {names}\n")
+
+
 def tls_files(lab_host: LabHost, material: tls.LabTls) -> list[LabFile]:
     """An MX's certificate and key (0600, as smtpd wants it: read as root before chroot); the sender's CA to trust."""
     if lab_host.role == "sender":
@@ -327,7 +360,7 @@ def host_files(
         LabFile("/etc/hostname", lab_host.fqdn + "\n"),
         LabFile("/etc/mailname", lab_host.fqdn + "\n"),
         LabFile("/etc/resolv.conf", f"nameserver {dns_address}\noptions timeout:1 attempts:2\n"),
-        LabFile("/etc/hosts", f"127.0.0.1 localhost\n{lab_host.address(prefix)} {lab_host.fqdn} {lab_host.name}\n"),
+        LabFile("/etc/hosts", etc_hosts(lab_host, prefix)),
         LabFile("/etc/ssh/ssh_host_ed25519_key", keys.host_private[lab_host.name], 0o600),
         LabFile("/etc/ssh/ssh_host_ed25519_key.pub", keys.host_public[lab_host.name]),
         *_login_files(lab_host, keys, init),
@@ -337,6 +370,7 @@ def host_files(
         files += [LabFile(f"/etc/knot/zones/{name}.zone", zone_forward(prefix, backups, name))
                   for name in topo.mail_domains(domains)]
         files.append(LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix, backups, domains)))
+        files.append(LabFile(f"/etc/knot/zones/{reverse_zone6_name()}.zone", zone_reverse6(prefix, backups, domains)))
     if lab_host.role == "storage":
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
     if lab_host.role in ("mx", "sender"):

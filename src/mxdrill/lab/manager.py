@@ -509,9 +509,11 @@ def _unmount_leftovers() -> None:
 
 
 def leftovers() -> list[str]:
-    """What a clean `down` must leave at zero: namespaces, bridge, processes, mounts, run files."""
+    """What a clean `down` must leave at zero: namespaces, bridge, routes into the lab's prefixes, processes, mounts,
+    run files."""
     found = [f"namespace {ns}" for ns in network.lab_namespaces()]
     found += [f"link {link}" for link in network.lab_links()]
+    found += [f"route {route}" for route in network.lab_routes()]
     mounts = Path("/proc/self/mounts").read_text()
     found += [f"mount {line.split()[1]}" for line in mounts.splitlines() if "mxdrill-lab" in line or "/run/netns/mxd-" in line]
     found += [f"cgroup {path}" for path in cgroups.leftovers()]

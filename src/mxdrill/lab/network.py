@@ -1,12 +1,17 @@
 """The lab's network: one bridge on the machine, a veth pair into each host's network namespace.
 
 No default route and no NAT anywhere: the lab can only reach itself and the machine's bridge address.
+Every host and the bridge are dual-stack: an IPv4 address in the lab prefix and an IPv6 one in
+`topo.PREFIX6` (documentation space), added with `nodad` so that no duplicate-address detection
+delays a boot, and with router advertisements ignored, so that the only IPv6 route anywhere in the lab
+is the /64 on its own link; on the machine, IPv6 is touched on the lab's bridge only.
 Before anything is built, `check_prefix` refuses a prefix that would capture an address this machine
 needs (its resolver, its package sources): a lab on such a prefix silently breaks apt and pip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -40,16 +45,19 @@ def bridge_exists() -> bool:
 
 
 def build(prefix: Prefix, lab_hosts: tuple[topo.LabHost, ...] = topo.HOSTS) -> None:
-    """Create the bridge and one namespace + veth per host; idempotent per piece (so it also adds mx3 to a running lab)."""
+    """Create the bridge and one namespace + veth per host; idempotent per piece (so it also adds mx3 to a running lab,
+    and IPv6 to a lab brought up before the lab had it)."""
     if not bridge_exists():
         ip("link", "add", topo.BRIDGE, "type", "bridge", "forward_delay", "0")
-        _sysctl_ipv6_off(f"/proc/sys/net/ipv6/conf/{topo.BRIDGE}/disable_ipv6")
         ip("addr", "add", f"{topo.gateway(prefix)}/{prefix.prefixlen}", "dev", topo.BRIDGE)
         ip("link", "set", topo.BRIDGE, "up")
+    _bridge_ipv6()
     existing = set(lab_namespaces())
     for lab_host in lab_hosts:
         if lab_host.namespace not in existing:
             _add_host_link(lab_host, prefix)
+        else:
+            _host_ipv6(lab_host)
 
 
 def host_mac(address: str) -> str:
@@ -68,21 +76,53 @@ def _add_host_link(lab_host: topo.LabHost, prefix: Prefix) -> None:
     ip("netns", "add", ns)
     mac = host_mac(lab_host.address(prefix))
     ip("link", "add", ns, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", ns)
+    _port_ipv6_off(ns)
     ip("link", "set", ns, "master", topo.BRIDGE, "up")
-    subprocess.run(
-        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],
-        capture_output=True, timeout=15, check=False,
-    )
     ip("-n", ns, "addr", "add", f"{lab_host.address(prefix)}/{prefix.prefixlen}", "dev", "eth0")
+    _host_ipv6(lab_host)
     ip("-n", ns, "link", "set", "lo", "up")
     ip("-n", ns, "link", "set", "eth0", "up")
 
 
-def _sysctl_ipv6_off(path: str) -> None:
-    try:
-        Path(path).write_text("1\n")
-    except OSError:
-        pass  # no IPv6 on this kernel: nothing to turn off
+# Inside a host (its own network namespace): IPv6 on, whatever the machine's defaults; no router
+# advertisement or autoconfiguration is ever taken, so no route but the lab's /64 appears.
+HOST_IPV6_SYSCTLS = tuple(
+    f"net.ipv6.conf.{device}.{key}={value}"
+    for device in ("all", "default", "lo", "eth0")
+    for key, value in (("disable_ipv6", 0), ("accept_ra", 0), ("autoconf", 0), ("accept_dad", 0))
+)
+
+
+def _host_ipv6(lab_host: topo.LabHost) -> None:
+    """IPv6 on inside the host and its address on eth0 (`replace`: the same whether it had it or not)."""
+    ns = lab_host.namespace
+    sysctl = subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *HOST_IPV6_SYSCTLS],
+                            capture_output=True, text=True, timeout=15, check=False)
+    if sysctl.returncode != 0:
+        raise LabError(f"cannot turn IPv6 on in lab host {lab_host.name}: {sysctl.stderr.strip()} "
+                       "(the lab needs a kernel with IPv6)")
+    ip("-n", ns, "-6", "addr", "replace", f"{lab_host.address6()}/{topo.PREFIX6.prefixlen}", "dev", "eth0", "nodad")
+
+
+def _ipv6_conf(device: str) -> Path:
+    conf = Path(f"/proc/sys/net/ipv6/conf/{device}")
+    if not conf.is_dir():
+        raise LabError("this kernel has no IPv6 (no /proc/sys/net/ipv6): the lab needs it for its AAAA addresses")
+    return conf
+
+
+def _bridge_ipv6() -> None:
+    """IPv6 on the lab's bridge only (the machine may disable it by default), taking no router advertisement."""
+    conf = _ipv6_conf(topo.BRIDGE)
+    for key, value in (("accept_ra", "0"), ("autoconf", "0"), ("accept_dad", "0"), ("disable_ipv6", "0")):
+        (conf / key).write_text(value + "\n")
+    ip("-6", "addr", "replace", f"{topo.gateway6()}/{topo.PREFIX6.prefixlen}", "dev", topo.BRIDGE, "nodad")
+
+
+def _port_ipv6_off(device: str) -> None:
+    """No IPv6 on the machine's end of a host's veth: a bridge port needs none, and it would add a link-local
+    address and route per host to the machine's tables."""
+    (_ipv6_conf(device) / "disable_ipv6").write_text("1\n")
 
 
 def lab_links() -> list[str]:
@@ -90,6 +130,18 @@ def lab_links() -> list[str]:
     out = ip("-o", "link", "show", check=False).stdout
     names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
     return [n for n in names if n.startswith(topo.NAMESPACE_PREFIX)]
+
+
+def lab_routes(prefix: Prefix = topo.DEFAULT_PREFIX) -> list[str]:
+    """The machine's routes into the lab's prefixes (IPv4 and IPv6): on the bridge while it is up, none after `down`."""
+    found = []
+    for family, lab_prefix in (("-4", prefix), ("-6", topo.PREFIX6)):
+        for line in ip(family, "route", "show", check=False).stdout.splitlines():
+            dest = line.split(" ", 1)[0]
+            with contextlib.suppress(ValueError):
+                if dest != "default" and ipaddress.ip_network(dest, strict=False).overlaps(lab_prefix):
+                    found.append(line.strip())
+    return found
 
 
 def remove_host(namespace: str) -> None:
@@ -142,10 +194,10 @@ def package_source_hosts() -> list[str]:
     return sorted(h for h in hosts if h)
 
 
-def resolve_quietly(name: str) -> list[str]:
+def resolve_quietly(name: str, family: socket.AddressFamily = socket.AF_INET) -> list[str]:
     """Addresses of a package source; a name that does not resolve right now cannot collide."""
     try:
-        infos = socket.getaddrinfo(name, None, family=socket.AF_INET)
+        infos = socket.getaddrinfo(name, None, family=family)
     except OSError:
         return []
     return sorted({info[4][0] for info in infos})
@@ -164,19 +216,27 @@ def collisions(prefix: Prefix, needed: dict[str, list[str]]) -> list[str]:
     return found
 
 
-def check_prefix(prefix: Prefix) -> None:
-    """Refuse a lab prefix that covers the resolver or a package source, or that is routed elsewhere already."""
+def check_prefix(prefix: Prefix, prefix6: ipaddress.IPv6Network = topo.PREFIX6) -> None:
+    """Refuse a lab prefix (IPv4, or the IPv6 /64) that covers the resolver or a package source, or that is
+    routed elsewhere already."""
     needed: dict[str, list[str]] = {"resolver": resolver_addresses()}
     for name in package_source_hosts():
-        needed[f"package source {name}"] = resolve_quietly(name)
-    clashes = collisions(prefix, needed)
-    if clashes:
-        raise LabError(
-            f"lab prefix {prefix} covers {', '.join(clashes)}; apt and pip would break while the lab is up. "
-            "Use another prefix (the default is 198.51.100.0/24)."
-        )
-    routed = ip("-4", "route", "show", "to", "match", str(prefix.network_address), check=False).stdout
+        needed[f"package source {name}"] = resolve_quietly(name) + resolve_quietly(name, socket.AF_INET6)
+    for lab_prefix in (prefix, prefix6):
+        clashes = collisions(lab_prefix, needed)
+        if clashes:
+            raise LabError(
+                f"lab prefix {lab_prefix} covers {', '.join(clashes)}; apt and pip would break while the lab is up. "
+                f"Use another prefix (the default is {topo.DEFAULT_PREFIX}, and {topo.PREFIX6} for IPv6)."
+            )
+        _refuse_routed(lab_prefix)
+
+
+def _refuse_routed(lab_prefix: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+    """LabError if a route of this machine other than its default and the lab bridge's overlaps the prefix."""
+    family = "-4" if lab_prefix.version == 4 else "-6"
+    routed = ip(family, "route", "show", "to", "match", str(lab_prefix.network_address), check=False).stdout
     for line in routed.splitlines():
         dest, _, rest = line.partition(" ")
-        if dest != "default" and f"dev {topo.BRIDGE}" not in rest and ipaddress.ip_network(dest, strict=False).overlaps(prefix):
-            raise LabError(f"lab prefix {prefix} overlaps a route already on this machine: {line.strip()}")
+        if dest != "default" and f"dev {topo.BRIDGE}" not in rest and ipaddress.ip_network(dest, strict=False).overlaps(lab_prefix):
+            raise LabError(f"lab prefix {lab_prefix} overlaps a route already on this machine: {line.strip()}")

@@ -28,6 +28,9 @@ DEFAULT_INIT: Init = "initscripts"
 
 DOMAIN = "example.test"
 DEFAULT_PREFIX = ipaddress.IPv4Network("198.51.100.0/24")
+# The lab's IPv6 net, on the bridge only like the IPv4 one: a /64 of the documentation prefix
+# 2001:db8::/32 (RFC 3849), so that an MX name has an AAAA as well as an A, each answering SMTP.
+PREFIX6 = ipaddress.IPv6Network("2001:db8:51:100::/64")
 NAMESPACE_PREFIX = "mxd-"
 BRIDGE = "mxd-br0"
 RUN_DIR = Path("/run/mxdrill-lab")
@@ -71,6 +74,15 @@ class LabHost:
 
     def address(self, prefix: ipaddress.IPv4Network = DEFAULT_PREFIX) -> str:
         return str(prefix[self.offset])
+
+    def address6(self, prefix6: ipaddress.IPv6Network = PREFIX6) -> str:
+        """Its IPv6 address: mx1 (198.51.100.11) is 2001:db8:51:100::11."""
+        return str(prefix6[ipv6_offset(self.offset)])
+
+
+def ipv6_offset(offset: int) -> int:
+    """An IPv4 host number read as hex digits, so that the IPv6 address ends as the IPv4 one does (.11 → ::11)."""
+    return int(str(offset), 16)
 
 
 # Every host of the first domain's lab (EVERY_HOST below adds the further domains' MXs). Boot order
@@ -189,6 +201,11 @@ def _runs_with(name: str) -> str:
 def gateway(prefix: ipaddress.IPv4Network = DEFAULT_PREFIX) -> str:
     """The machine's own address on the lab bridge (where the harness runs from)."""
     return str(prefix[GATEWAY_OFFSET])
+
+
+def gateway6(prefix6: ipaddress.IPv6Network = PREFIX6) -> str:
+    """The machine's own IPv6 address on the lab bridge."""
+    return str(prefix6[ipv6_offset(GATEWAY_OFFSET)])
 
 
 def vip(prefix: ipaddress.IPv4Network = DEFAULT_PREFIX) -> str:
