@@ -81,7 +81,7 @@ def previous_summary(reports_base: Path, current_dir: Path, inventory_key: str) 
 
 @dataclass(frozen=True)
 class PreflightRow:
-    check: str  # its row of the preflight table
+    check: str  # what was found: dns-spf, smtp-tls, ... (its row of the preflight table for a pass)
     host: str
     status: str  # pass / warn / error
     evidence: str
@@ -100,7 +100,7 @@ def preflight_rows(history: History) -> list[PreflightRow]:
             continue
         status = str(e.data.get("status") or ("pass" if e.data.get("ok") else "error"))
         key = (str(e.data.get("finding") or e.data.get("check")), e.host or "", status)
-        rows.setdefault(key, PreflightRow(str(e.data.get("check")), e.host or "", status, str(e.data.get("detail", "")),
+        rows.setdefault(key, PreflightRow(key[0], e.host or "", status, str(e.data.get("detail", "")),
                                           str(e.data.get("fix", ""))))
     return sorted(rows.values(), key=lambda r: STATUS_ORDER.get(r.status, 3))
 

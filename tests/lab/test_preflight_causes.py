@@ -120,7 +120,7 @@ def test_an_spf_record_that_leaves_out_the_backup_is_a_warning(broken, tmp_path:
                   "&& knotc zone-reload example.test >/dev/null")
     result = acceptance(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert ("the SPF record of example.test (`v=spf1 ip4:198.51.100.11 -all`) does not cover mx2.example.test (198.51.100.12)"
+    assert ("the SPF record of example.test (`v=spf1 ip4:198.51.100.11 -all`) does not cover mx2.example.test (198.51.100.12, 2001:db8:51:100::12)"
             in result.stdout), result.stdout[-3000:]
 
 
@@ -160,3 +160,10 @@ def test_a_backup_without_starttls_while_the_primary_has_it_is_an_error(broken, 
     assert result.returncode == 1, result.stdout[-3000:]
     assert "smtp-tls on mx2.example.test: mx2.example.test offers no STARTTLS while mx1.example.test do" in result.stdout
     assert "smtpd_tls_security_level: mx1.example.test = may, mx2.example.test = none" in result.stdout  # and parity says so
+
+
+def test_a_dual_stack_mx_whose_ipv6_side_is_dead_is_an_error_naming_the_address(broken, tmp_path: Path) -> None:
+    broken("mx2", "postconf -e inet_protocols=ipv4 && postfix stop >/dev/null && postfix start >/dev/null")
+    result = acceptance(tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "mx2.example.test resolves to 2001:db8:51:100::12, which did not answer" in result.stdout, result.stdout[-3000:]

@@ -91,10 +91,12 @@ def zone_forward(
     prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domain: str = DOMAIN
 ) -> str:
     """A domain's zone. example.test: MX 10 mx1, MX 20 mx2 (MX 30 mx3), A records for every host of the first
-    domain and `mail` on the VIP; a further domain: MX 10 mx1, MX 20 mx2 and their A records, no VIP."""
+    domain and `mail` on the VIP; a further domain: MX 10 mx1, MX 20 mx2 and their A records, no VIP.
+    Every domain publishes SPF `v=spf1 mx -all`: its MXs, and only they, send as the domain (seed 001)."""
     first = domain == DOMAIN
     members = [h for h in topo.lab_hosts(backups, topo.MAX_DOMAINS) if h.domain == domain]
-    records = [*_zone_head(domain, backups if first else topo.DEFAULT_BACKUPS), *_domain_records(members, prefix)]
+    records = [*_zone_head(domain, backups if first else topo.DEFAULT_BACKUPS), '@ IN TXT "v=spf1 mx -all"',
+               *_domain_records(members, prefix)]
     if first:
         records.append(f"mail IN A {topo.vip(prefix)}")
         records.append(f"harness IN A {topo.gateway(prefix)}")
