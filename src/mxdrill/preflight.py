@@ -95,10 +95,11 @@ def refuses_relay(host: Host, timeout: float = 10.0) -> Finding:
                    f"end smtpd_relay_restrictions with reject_unauth_destination (postconf -n) on {host.name}")
 
 
-def rejects_unknown_recipient(host: Host, domain: str, timeout: float = 10.0) -> Finding:
+def rejects_unknown_recipient(host: Host, domain: str, tag: str | None = None, timeout: float = 10.0) -> Finding:
     """Seed 000: a backup that takes mail for users who do not exist bounces it later, to forged senders
-    (backscatter: it gets the domain blocklisted). It must refuse them at RCPT, as the primary does."""
-    recipient = f"mxdrill-no-such-user-{secrets.token_hex(4)}@{domain}"
+    (backscatter: it gets the domain blocklisted). It must refuse them at RCPT, as the primary does.
+    `tag` (the run id) names the user, so one run asks the same question wherever it asks it."""
+    recipient = f"mxdrill-no-such-user-{tag or secrets.token_hex(4)}@{domain}"
     answer = _rcpt(host, recipient, "rejects-unknown-recipient", timeout)
     if isinstance(answer, Finding):
         return replace(answer, severity="warning")

@@ -94,12 +94,12 @@ STATUS_ORDER = {"error": 0, "warn": 1, "pass": 2}
 def preflight_rows(history: History) -> list[PreflightRow]:
     """Each finding once (the acceptance suite and every drill's preflight may see the same one),
     errors first, then warnings, then what passed."""
-    rows: dict[tuple[str, str, str], PreflightRow] = {}
+    rows: dict[tuple[str, str, str, str], PreflightRow] = {}
     for e in history.events:
         if e.kind != Kind.PREFLIGHT:
             continue
         status = str(e.data.get("status") or ("pass" if e.data.get("ok") else "error"))
-        key = (str(e.data.get("finding") or e.data.get("check")), e.host or "", status)
+        key = (str(e.data.get("finding") or e.data.get("check")), e.host or "", status, str(e.data.get("detail", "")))
         rows.setdefault(key, PreflightRow(key[0], e.host or "", status, str(e.data.get("detail", "")),
                                           str(e.data.get("fix", ""))))
     return sorted(rows.values(), key=lambda r: STATUS_ORDER.get(r.status, 3))

@@ -118,7 +118,7 @@ def open_relay(survey: Survey, mxs: list[Host]) -> list[Finding]:
 
 
 def unknown_recipient(survey: Survey, mxs: list[Host]) -> list[Finding]:
-    return [preflight.rejects_unknown_recipient(mx, survey.inventory.domain) for mx in _backups(survey, mxs)]
+    return [preflight.rejects_unknown_recipient(mx, survey.inventory.domain, survey.run_id) for mx in _backups(survey, mxs)]
 
 
 def queue_lifetime(survey: Survey, mxs: list[Host]) -> list[Finding]:
