@@ -28,13 +28,15 @@ from mxdrill.locks import LocalLock
 from mxdrill.mailhost import MailHost, mail_hosts
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
-from mxdrill.scenario import Scenario, fleet_scenarios
+from mxdrill.faults.modes import DEFAULT_MODES, MODES
+from mxdrill.scenario import Scenario, fleet_scenarios, parse_modes
 from mxdrill.smtp import new_run_id
 from mxdrill.waiting import poll_until, set_progress_sink
 
 INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()  # the first (often the only) domain
 FLEET_KEY = pytest.StashKey[inventory_module.Fleet]()
 HISTORY_KEY = pytest.StashKey[History]()
+MODES_KEY = pytest.StashKey[tuple[str, ...]]()  # the fault modes this run drills
 REPORT_DIR_KEY = pytest.StashKey[Path]()
 FLAGS_KEY = pytest.StashKey[list[str]]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
@@ -59,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                         help="the inventory (Ansible YAML) declaring the MX hosts; default: ini mxdrill_hosts or hosts.yml")
     group.addoption("--probes", dest="mxdrill_probes", type=int, default=None, metavar="N",
                     help="probe mails per phase (default: ini mxdrill_probes or 3)")
+    group.addoption("--faults", dest="mxdrill_faults", default=None, metavar="MODES",
+                    help=f"fault modes to drill, comma-separated ({', '.join(MODES)}); default: ini mxdrill_faults or stop")
     group.addoption("--keep-probes", dest="mxdrill_keep_probes", action="store_true", default=False,
                     help="leave the probe mails in the mailboxes for inspection")
     group.addoption("--reports", dest="mxdrill_reports", metavar="DIR", default=None,
@@ -75,6 +79,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("mxdrill_require_drill", "exit non-zero unless every drill ran its failover and passed", type="bool", default=False)
     parser.addini("mxdrill_hosts", "default inventory path", default="hosts.yml")
     parser.addini("mxdrill_probes", "probe mails per phase", default="3")
+    parser.addini("mxdrill_faults", "fault modes to drill, comma-separated", default=",".join(DEFAULT_MODES))
     parser.addini("mxdrill_reports", "report directory", default="reports")
 
 
@@ -99,8 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except inventory_module.InventoryError as error:
         raise pytest.UsageError(str(error)) from None
     probes = probes_setting(config)  # a usage error now, not an INTERNALERROR or a silent default later
+    modes = config.stash[MODES_KEY] = faults_setting(config)
     if config.getoption("mxdrill_dry_run"):
-        print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes)), flush=True)
+        print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes, modes)), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
@@ -245,7 +251,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             names = [domain.domain for domain in fleet.domains]
             metafunc.parametrize("inventory", names, ids=names, indirect=True, scope="session")
         return
-    found = fleet_scenarios(fleet.domains) if fleet else []
+    found = fleet_scenarios(fleet.domains, metafunc.config.stash.get(MODES_KEY, DEFAULT_MODES)) if fleet else []
     metafunc.parametrize("scenario", found, ids=[s.id for s in found], scope="class")
 
 
@@ -326,6 +332,16 @@ def hosts(inventory: inventory_module.Inventory, fleet_hosts: dict[str, dict[str
 MAX_PROBES = 1000
 
 
+def faults_setting(config: pytest.Config) -> tuple[str, ...]:
+    """--faults, else ini mxdrill_faults: known fault modes, or a one-line usage error (exit 4)."""
+    option = config.getoption("mxdrill_faults")
+    raw, where = (option, "--faults") if option is not None else (config.getini("mxdrill_faults"), "ini mxdrill_faults")
+    try:
+        return parse_modes(str(raw), where)
+    except ValueError as error:
+        raise pytest.UsageError(f"{error}; known: {', '.join(MODES)}, e.g. --faults stop,kill") from None
+
+
 def probes_setting(config: pytest.Config) -> int:
     """--probes, else ini mxdrill_probes: a positive integer, or a one-line usage error (exit 4).
 
@@ -371,7 +387,7 @@ def drill(
     mailbox scans never count another's probes.
     """
     inventory = fleet.domain(scenario.domain)
-    drill_id = f"{run_id}-{fleet_scenarios(fleet.domains).index(scenario) + 1}"
+    drill_id = f"{run_id}-{fleet_scenarios(fleet.domains, request.config.stash.get(MODES_KEY, DEFAULT_MODES)).index(scenario) + 1}"
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
     state = Drill(scenario, inventory, fleet_hosts[scenario.domain], record, drill_id, nemesis, probes_per_phase,

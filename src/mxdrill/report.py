@@ -161,6 +161,25 @@ def preflight_html(history: History) -> list[str]:
     return out
 
 
+# --- the fault matrix: one row per drill --------------------------------------------------------------
+
+MATRIX_HEAD = ("drill", "fault", "verdict", "failover s", "drain s", "sent", "lost", "duplicated")
+
+
+def matrix_rows(results: list[DrillResult]) -> list[tuple[str, ...]]:
+    """Each drill's fault and numbers side by side: how each way of failing the primary went."""
+    shown = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    return [(r.scenario, r.scenario.rsplit(":", 1)[-1], r.verdict.upper(), shown(r.failover), shown(r.drain),
+             str(r.ledger.get("sent", 0)), str(r.ledger.get("lost", 0)), str(r.ledger.get("duplicated", 0))) for r in results]
+
+
+def matrix_markdown(results: list[DrillResult]) -> list[str]:
+    if not results:
+        return []
+    return ["## Drills", "", "| " + " | ".join(MATRIX_HEAD) + " |", "|" + "---|" * len(MATRIX_HEAD),
+            *("| " + " | ".join(row) + " |" for row in matrix_rows(results)), ""]
+
+
 # --- Markdown ---------------------------------------------------------------------------------------
 
 def _seconds(value: float | None) -> str:
@@ -181,6 +200,7 @@ def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, 
              phases: list[tuple[str, float]], preflight: list[str] | None = None) -> str:
     lines = [f"# mxdrill: {overall(results)}", "", f"Inventory: `{inventory_name}`", ""]
     lines += [f"> ⚠ {flag}" for flag in flags] + ([""] if flags else [])
+    lines += matrix_markdown(results)
     lines += preflight or []
     for result in results:
         lines += [
@@ -275,6 +295,9 @@ def html_page(results: list[DrillResult], flags: list[str], inventory_name: str,
         f"<p>Inventory <code>{html.escape(inventory_name)}</code></p>",
     ]
     out += [f"<p class='flag'>⚠ {html.escape(flag)}</p>" for flag in flags]
+    if results:
+        out.append("<h2 id='drills'>Drills</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in MATRIX_HEAD) + "</tr>" + "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in matrix_rows(results)) + "</table>")
     out += preflight or []
     out.append(f"<h2>Timeline</h2><div id='timeline'>{svg}</div><p>Blue: taken by the primary; orange: taken by the backup; green: delivered; red band: primary stopped.</p>")
     for r in results:

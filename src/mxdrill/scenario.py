@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxdrill.faults.modes import MODES
+from mxdrill.faults.modes import DEFAULT_MODES, MODES
 from mxdrill.inventory import Host, Inventory
 
 
@@ -27,7 +27,7 @@ class Scenario:
         return f"{self.primary.name}->{self.backup.name}:{self.fault}"
 
 
-def scenarios(inventory: Inventory, modes: tuple[str, ...] = tuple(MODES)) -> list[Scenario]:
+def scenarios(inventory: Inventory, modes: tuple[str, ...] = DEFAULT_MODES) -> list[Scenario]:
     """One scenario per backup and fault mode, backups in the order senders try them."""
     found = []
     for index, backup in enumerate(inventory.backups):
@@ -36,6 +36,15 @@ def scenarios(inventory: Inventory, modes: tuple[str, ...] = tuple(MODES)) -> li
     return found
 
 
-def fleet_scenarios(domains: list[Inventory]) -> list[Scenario]:
+def fleet_scenarios(domains: list[Inventory], modes: tuple[str, ...] = DEFAULT_MODES) -> list[Scenario]:
     """Every domain's scenarios, domain after domain."""
-    return [scenario for inventory in domains for scenario in scenarios(inventory)]
+    return [scenario for inventory in domains for scenario in scenarios(inventory, modes)]
+
+
+def parse_modes(text: str, where: str) -> tuple[str, ...]:
+    """`stop,kill,reject` as fault modes, in order, each once; ValueError naming the unknown one and the known."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in MODES]
+    if unknown or not names:
+        raise ValueError(f"{where}: unknown fault mode {unknown[0]!r}" if unknown else f"{where}: no fault mode given")
+    return names

@@ -131,3 +131,21 @@ def test_with_two_backups_each_scenario_passes_and_is_judged_on_its_own_events(
     second = [e["host"] for e in events if (e["scenario"] or "").endswith("mx3.example.test:stop") and e["kind"] == "fault.injected"]
     assert second == ["mx1.example.test", "mx2.example.test"]
     assert primary_running(lab) and ssh(lab, "mx2", "postfix status", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("topology", ["shared", "relay"])
+def test_every_fault_mode_passes_on_a_healthy_lab_and_leaves_the_primary_whole(
+        topology: str, lab: manager.LabPaths, tmp_path: Path) -> None:
+    """Issue 13's matrix, the modes a sender notices differently: a killed master, a reset, a silent drop."""
+    result, events = run_drill(tmp_path, "--faults", "kill,reject,blackhole")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    drills = {d["scenario"].rsplit(":", 1)[1]: d for d in
+              json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())["drills"]}
+    assert {mode: d["verdict"] for mode, d in drills.items()} == {"kill": "pass", "reject": "pass", "blackhole": "pass"}
+    assert all(d["ledger"]["lost"] == 0 and d["ledger"]["duplicated"] == 0 for d in drills.values())
+    # a reset makes the sender try MX 20 at once; a drop makes it wait its connect timeout (the harness: 10 s)
+    assert drills["reject"]["failover"] < 5 <= drills["blackhole"]["failover"], {m: d["failover"] for m, d in drills.items()}
+    assert primary_running(lab)
+    assert ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode != 0, "the firewall fault's table is gone"
+    summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
+    assert "| drill | fault | verdict | failover s | drain s | sent | lost | duplicated |" in summary

@@ -260,3 +260,27 @@ def test_probes_from_the_ini_reach_the_plan(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\nmxdrill_probes = 5\n")
     result = project.runpytest_subprocess("--hosts=hosts.yml", "--dry-run")
     assert result.ret == 0 and "5 probes by MX priority" in result.stdout.str()
+
+
+@pytest.mark.parametrize(("args", "ini", "where", "words"), [
+    (["--faults", "stop,crash"], None, "--faults", "unknown fault mode 'crash'; known: stop, kill, reject, blackhole"),
+    (["--faults", ","], None, "--faults", "no fault mode given"),
+    ([], "stop,nope", "ini mxdrill_faults", "unknown fault mode 'nope'"),
+], ids=["unknown", "empty", "ini"])
+def test_an_unknown_fault_mode_is_one_usage_line_naming_the_known_ones(
+        project: pytest.Pytester, args: list[str], ini: str | None, where: str, words: str) -> None:
+    if ini is not None:
+        project.makeini(f"[pytest]\naddopts = -p no:pytest11.testinfra --strict-markers\nmxdrill_faults = {ini}\n")
+    project.makepyfile("def test_never(): raise AssertionError('must not run')")
+    result = project.runpytest_subprocess("--hosts=hosts.yml", *args)
+    _assert_one_error_line(result, where, words)
+
+
+def test_the_fault_matrix_is_one_drill_per_backup_and_fault_mode_each_with_its_own_plan(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--hosts=hosts.yml", "--dry-run", "--faults", "stop,kill,reject,blackhole")
+    out = result.stdout.str()
+    assert result.ret == 0
+    for mode in ("stop", "kill", "reject", "blackhole"):
+        assert f"drill {('stop', 'kill', 'reject', 'blackhole').index(mode) + 1}: mx1.example.test->mx2.example.test:{mode}" in out
+    assert "kill -KILL" in out and "reject with tcp reset" in out and "tcp dport 25 drop" in out
+    assert "nft delete table inet mxdrill" in out  # each plan names its heal

@@ -89,3 +89,18 @@ def test_no_declared_value_can_swallow_the_start_of_the_heal(status: str, start:
     up = heal_command(ServiceControl(stop=None, start=start, status=status.replace("false", "true")))
     assert subprocess.run(["/bin/sh", "-c", up], capture_output=True, text=True).stdout == ""
     assert "\n" not in shown(down) and start in shown(down)
+
+
+def test_the_firewall_faults_own_one_table_and_their_heal_removes_only_it() -> None:
+    from mxdrill.faults import firewall
+
+    assert firewall.rules("reject") == ("table inet mxdrill { chain input { type filter hook input priority -10; policy accept; "
+                                        "tcp dport 25 reject with tcp reset; } }")
+    assert "tcp dport 25 drop;" in firewall.rules("drop")
+    assert firewall.heal_command() == "nft delete table inet mxdrill 2>/dev/null; ! nft list table inet mxdrill >/dev/null 2>&1"
+
+
+def test_the_kill_fault_kills_the_master_named_by_postfixs_own_pid_file() -> None:
+    from mxdrill.mta.postfix import Postfix
+
+    assert Postfix.kill_command(None) == 'kill -KILL "$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid")"'  # type: ignore[arg-type]

@@ -86,3 +86,9 @@ def test_the_preflight_section_shows_each_finding_once_problems_first_and_the_pa
     report.write_reports(tmp_path, history, "hosts.yml", "k", ["mx1", "mx2"], {})  # no drill ran: still a report
     assert json.loads((tmp_path / "summary.json").read_text())["preflight"][0]["check"] == "refuses-relay"
     assert "<h2 id='preflight'>Preflight</h2>" in (tmp_path / "summary.html").read_text()
+
+
+def test_the_fault_matrix_is_one_row_per_drill_with_its_numbers() -> None:
+    rows = report.matrix_markdown([result("mx1->mx2:stop"), result("mx1->mx2:blackhole", failover=10.04, drain=None)])
+    assert "| drill | fault | verdict | failover s | drain s | sent | lost | duplicated |" in rows
+    assert "| mx1->mx2:blackhole | blackhole | PASS | 10.04 | n/a | 3 | 0 | 0 |" in rows

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mxdrill.faults import Faults, HostFault
+from mxdrill.faults.firewall import FirewallSmtp
+from mxdrill.faults.kill import KillMaster
 from mxdrill.faults.stop import StopService
 from mxdrill.mailhost import MailHost
 
 MODES: dict[str, Callable[[MailHost, float], HostFault]] = {
     "stop": lambda host, settle: StopService(host.remote, host.mta, settle_seconds=settle),
+    "kill": lambda host, settle: KillMaster(host.remote, host.mta, settle_seconds=settle),
+    "reject": lambda host, settle: FirewallSmtp(host.remote, "reject", name="reject"),
+    "blackhole": lambda host, settle: FirewallSmtp(host.remote, "drop", name="blackhole"),
 }
+DEFAULT_MODES = ("stop",)  # what a drill runs unless --faults / ini mxdrill_faults say otherwise
 
 
 def build(mode: str, hosts: list[MailHost], settle: float = StopService.settle_seconds) -> Faults:

@@ -97,6 +97,9 @@ class Mta(Protocol):
     def stop_command(self) -> str:
         """The shell command `stop` runs, for the plan and the history."""
         ...
+    def kill_command(self) -> str:
+        """A shell command that kills the MTA without a clean shutdown (the `kill` fault)."""
+        ...
     def heal_command(self) -> str:
         """A shell command that starts the MTA only if it is not running: the dead-man's switch runs it."""
         ...

@@ -187,6 +187,11 @@ class Postfix:
     def stop_command(self) -> str:
         return self.service.stop or ""
 
+    def kill_command(self) -> str:
+        """SIGKILL to the master process, named by Postfix's own pid file: no clean shutdown, as in a crash
+        or the OOM killer. Its children notice the master is gone and exit on their own."""
+        return 'kill -KILL "$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid")"'
+
     def heal_command(self) -> str:
         return heal_command(self.service)
 
