@@ -50,11 +50,11 @@ def write_table() -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
-def start_drill(inventory: Path, step: str, hold: Path, tmp_path: Path) -> subprocess.Popen[str]:
+def start_drill(inventory: Path, step: str, hold: Path, tmp_path: Path, faults: str = "stop") -> subprocess.Popen[str]:
     hold.touch()
     env = os.environ | {"MXDRILL_HOLD_AFTER": step, "MXDRILL_HOLD_FILE": str(hold)}
     argv = [sys.executable, "-m", "pytest", f"--hosts={inventory}", f"--reports={tmp_path / 'reports'}",
-            "-p", "no:cacheprovider", "-q", "-k", "TestFailover"]
+            "-p", "no:cacheprovider", "-q", "-k", "TestFailover", "--faults", faults]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -69,11 +69,11 @@ def wait_reached(proc: subprocess.Popen[str], hold: Path) -> None:
 
 
 def end_drill_at(inventory: Path, step: str, signum: int, tmp_path: Path,
-                 at_hold: Callable[[], None] = lambda: None) -> float:
+                 at_hold: Callable[[], None] = lambda: None, faults: str = "stop") -> float:
     """Run the drill to just after `step`, check `at_hold`, send `signum`, wait for the run to end
     (killing it if it hangs); returns when the signal was sent (time.monotonic)."""
     hold = tmp_path / "hold"
-    proc = start_drill(inventory, step, hold, tmp_path)
+    proc = start_drill(inventory, step, hold, tmp_path, faults)
     try:
         wait_reached(proc, hold)
         at_hold()
@@ -134,6 +134,28 @@ def test_ending_the_drill_never_leaves_the_primary_down(
     RESULTS.append((step, sig, seconds))
     if sig != "SIGKILL":
         assert seconds < 1.0, f"after {sig} the finalizers should have healed the primary already ({seconds:.2f}s)"
+
+
+@pytest.mark.parametrize("fault", ["kill", "reject", "blackhole"])
+def test_a_harness_killed_during_each_fault_mode_leaves_the_heal_to_the_dead_man(
+    fault: str, campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
+) -> None:
+    """Issue 13: a firewall rule must not outlive a killed harness, nor a killed master stay dead."""
+    def harmed() -> None:
+        table = ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode == 0
+        assert table == (fault != "kill"), f"{fault}: the harm is not in place at the hold"
+
+    sent_at = end_drill_at(campaign_inventory, "test_stop_primary", signal.SIGKILL, tmp_path, harmed, faults=fault)
+    try:
+        seconds_until_primary_runs(DEADMAN_WINDOW + 10)
+        healed = lambda: ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode != 0  # noqa: E731
+        end = time.monotonic() + DEADMAN_WINDOW + 10
+        while not healed() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert healed(), f"{fault}: the firewall table outlived the harness by {time.monotonic() - sent_at:.1f}s"
+        RESULTS.append(("test_stop_primary", f"SIGKILL during {fault}", time.monotonic() - sent_at))
+    finally:
+        restore_and_check(campaign_inventory, lab)
 
 
 def test_cutting_the_ssh_path_to_the_primary_leaves_it_to_the_dead_man(

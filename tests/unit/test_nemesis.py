@@ -94,9 +94,9 @@ def test_no_declared_value_can_swallow_the_start_of_the_heal(status: str, start:
 def test_the_firewall_faults_own_one_table_and_their_heal_removes_only_it() -> None:
     from mxdrill.faults import firewall
 
-    assert firewall.rules("reject") == ("table inet mxdrill { chain input { type filter hook input priority -10; policy accept; "
-                                        "tcp dport 25 reject with tcp reset; } }")
-    assert "tcp dport 25 drop;" in firewall.rules("drop")
+    assert firewall.rules("reject") == ("table inet mxdrill {\n  chain input {\n    type filter hook input priority -10; policy accept;\n"
+                                        "    tcp dport 25 reject with tcp reset\n  }\n}\n")
+    assert "    tcp dport 25 drop\n" in firewall.rules("drop")
     assert firewall.heal_command() == "nft delete table inet mxdrill 2>/dev/null; ! nft list table inet mxdrill >/dev/null 2>&1"
 
 

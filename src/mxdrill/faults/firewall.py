@@ -23,8 +23,8 @@ SMTP_PORT = 25
 def rules(action: Literal["reject", "drop"]) -> str:
     """The nftables table: before the host's own input rules (priority -10), new and established alike."""
     verdict = "reject with tcp reset" if action == "reject" else "drop"
-    return (f"table {TABLE} {{ chain input {{ type filter hook input priority -10; policy accept; "
-            f"tcp dport {SMTP_PORT} {verdict}; }} }}")
+    return (f"table {TABLE} {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n"
+            f"    tcp dport {SMTP_PORT} {verdict}\n  }}\n}}\n")
 
 
 def heal_command() -> str:
