@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -304,8 +305,11 @@ class Drill:
     # --- mailboxes ------------------------------------------------------------------------------
 
     def scans(self) -> list[MailboxScan]:
-        """One command per MX: every copy of every probe of this run, with the storage location it sits in."""
-        return [host.store.scan(self.run_id) for host in self.hosts.values()]
+        """One command per MX, all at once (each over its own SSH session): every copy of every probe of
+        this run, with the storage location it sits in. A poll costs the slowest host, not their sum."""
+        hosts = list(self.hosts.values())
+        with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+            return list(pool.map(lambda host: host.store.scan(self.run_id), hosts))
 
     def poll_delivered(self) -> set[str]:
         """Scan the mailboxes once; the first sighting of a probe is its `probe.delivered` event."""

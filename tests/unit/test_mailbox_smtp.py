@@ -114,9 +114,8 @@ def test_probes_to_one_mx_never_open_more_connections_than_a_real_mta_would(monk
     assert most == smtp.MX_CONCURRENCY
 
 
-def test_a_scan_reads_only_what_arrived_since_the_run_began_even_in_the_same_second(tmp_path) -> None:
+def test_a_scan_reads_only_what_arrived_since_the_run_began_by_the_maildir_names_alone(tmp_path) -> None:
     """Issue 13: the cost grows with the probes, not with the mailbox. The real shell commands, on a local Maildir."""
-    import os
     import subprocess
     import time
 
@@ -128,15 +127,17 @@ def test_a_scan_reads_only_what_arrived_since_the_run_began_even_in_the_same_sec
     def deliver(name: str, token: str) -> None:
         (new / name).write_text(f"Subject: x\nMessage-Id: <mxdrill-{run_id}-{token}@mxdrill.probe>\n\nbody\n")
 
-    deliver("old", "001")
-    os.utime(new / "old", (time.time() - 3600, time.time() - 3600))  # last year's mail, as far as the scan knows
+    now = int(time.time())
+    deliver(f"{now - 86400}.M1P1.mx1:2,S", "001")  # yesterday's, as its name says: never read
     dirs = mailbox.maildir_dirs(str(base), ["example.test/probe/"])
-    subprocess.run(["sh", "-c", mailbox.mark_command(str(base), run_id, "mx1")], check=True)
-    deliver("same-second", "002")  # delivered in the cursor's own second
-    first = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx1")], capture_output=True, text=True).stdout
-    assert sorted(mailbox.parse_scan("mx1", str(base), first, "ext4").copies) == [f"mxdrill-{run_id}-002"]
-    subprocess.run(["sh", "-c", mailbox.mark_command(str(base), run_id, "mx1")], check=True)  # a second drill keeps the cursor
-    again = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx1")], capture_output=True, text=True).stdout
-    assert f"mxdrill-{run_id}-002" in again
-    unmarked = subprocess.run(["sh", "-c", mailbox.scan_command(str(base), dirs, run_id, "mx2")], capture_output=True, text=True).stdout
-    assert len(mailbox.parse_scan("mx2", str(base), unmarked, "ext4").copies) == 2  # no cursor of its own: reads everything
+    sh = lambda command: subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout  # noqa: E731
+    sh(mailbox.mark_command(str(base), run_id, "mx1"))
+    deliver(f"{now}.M2P1.mx1", "002")  # delivered by this host now
+    deliver(f"{now - 60}.M3P1.mx2", "003")  # by another MX whose clock is a minute behind
+    deliver("not-a-maildir-name", "004")  # no time in its name: read, to be safe
+    tokens = lambda out: sorted(t.rsplit("-", 1)[1] for t in mailbox.parse_scan("mx1", str(base), out, "ext4").copies)  # noqa: E731
+    assert tokens(sh(mailbox.scan_command(str(base), dirs, run_id, "mx1"))) == ["002", "003", "004"]
+    cursor = (base / f".mxdrill-since-{run_id}-mx1").read_text()
+    sh(mailbox.mark_command(str(base), run_id, "mx1"))  # a second drill of the run keeps the first's cursor
+    assert (base / f".mxdrill-since-{run_id}-mx1").read_text() == cursor
+    assert tokens(sh(mailbox.scan_command(str(base), dirs, run_id, "mx2"))) == ["001", "002", "003", "004"]  # no cursor: all

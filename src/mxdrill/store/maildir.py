@@ -40,34 +40,43 @@ def probe_header_pattern(run_id: str) -> str:
     return f"^Message-Id: <mxdrill-{ere_escape(run_id)}-[0-9]+@"
 
 
+CLOCK_MARGIN_SECONDS = 300  # how far the MXs' clocks may disagree (NTP keeps them far closer)
+
+
 def cursor_path(base: str, run_id: str, host: str) -> str:
-    """The run's cursor file in the mailbox base: its mtime, set by the store's own clock, is where the run began."""
+    """The run's cursor file in the mailbox base: it holds the epoch second before which nothing of the run arrived."""
     return f"{base.rstrip('/')}/.mxdrill-since-{run_id}-{host}"
 
 
 def mark_command(base: str, run_id: str, host: str) -> str:
-    """Create the cursor once per run (a second drill of the run keeps the first's), dated 2 s before its
-    own creation time as the store recorded it: a store that keeps whole seconds (sftp, some NFS) would
-    otherwise give a probe delivered in the same second an mtime no newer than the cursor's."""
+    """Write the cursor once per run (a second drill of the run keeps the first's): now, minus the margin
+    for another MX's clock (a probe may be delivered by the other MX of a shared store)."""
     cursor = shlex.quote(cursor_path(base, run_id, host))
-    return (f"[ -d {shlex.quote(base)} ] && [ ! -e {cursor} ] && : > {cursor} "
-            f"&& touch -d \"@$(( $(stat -c %Y {cursor}) - 2 ))\" {cursor}; true")
+    return (f"[ -d {shlex.quote(base)} ] && [ ! -e {cursor} ] && echo $(( $(date +%s) - {CLOCK_MARGIN_SECONDS} )) > {cursor}; true")
+
+
+def recent_files(dirs: list[str], cursor: str) -> str:
+    """Shell: the files of `dirs`, NUL-separated, leaving out those a Maildir name dates before the cursor.
+
+    A Maildir file's name begins with its delivery time (`1764633600.M1P2.host:2,S`), so a directory
+    listing alone (readdir: no stat, no read of any file) tells what arrived since the run began: over
+    NFS or sshfs, 50,000 old messages cost one listing instead of 50,000 round trips. A name that does
+    not begin with a time, or no cursor at all (a base that appeared during the run), is always read.
+    """
+    listed = " ".join(shlex.quote(d) for d in dirs)
+    keep = '$0 !~ /^\\./ { if (s != "" && match($0, /^[0-9]+/) && substr($0, 1, RLENGTH) + 0 < s + 0) next; print d "/" $0 }'
+    return (f"since=$(cat {shlex.quote(cursor)} 2>/dev/null); "
+            f"for d in {listed}; do ls -f \"$d\" 2>/dev/null | awk -v d=\"$d\" -v s=\"$since\" '{keep}'; done | tr '\\n' '\\0'")
 
 
 def scan_command(base: str, dirs: list[str], run_id: str, host: str = "") -> str:
-    """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file.
-
-    Only files newer than the run's cursor are read (`find -newer`: two mtimes of the same store
-    compared, whatever the harness's clock), so the cost grows with the probes, not with the mailbox;
-    without a cursor (the base appeared during the run: a misplaced local copy) every file is read.
-    """
+    """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file,
+    reading only what arrived since the run's cursor (`recent_files`): the cost grows with the probes,
+    not with the mailbox."""
     pattern = shlex.quote(probe_header_pattern(run_id))
-    cursor = shlex.quote(cursor_path(base, run_id, host))
-    listed = " ".join(shlex.quote(d) for d in dirs)
     return (
         f"printf '{MOUNT_MARK}%s\\n' \"$(findmnt -n -o FSTYPE,SOURCE --target {shlex.quote(base)} 2>/dev/null)\"; "
-        f"if [ -e {cursor} ]; then set -- -newer {cursor}; else set --; fi; "
-        f"find {listed} -type f \"$@\" -print0 2>/dev/null | xargs -0 -r grep -s -i -H -o -m1 -E {pattern}; true"
+        f"{{ {recent_files(dirs, cursor_path(base, run_id, host))}; }} | xargs -0 -r grep -s -i -H -o -m1 -E {pattern}; true"
     )
 
 
@@ -136,10 +145,10 @@ class MaildirStore:
         chosen = self.dirs() if recipients is None else [d for r in recipients for d in maildir_dirs(self.base, self.folders_of(r))]
         if not chosen:
             return 0
-        dirs = " ".join(shlex.quote(d) for d in chosen)
+        cursor = cursor_path(self.base, run_id, self.host)
         # NUL-separated names: a planted file name with a newline must not make root delete another path.
         output = self.remote.check(
-            f"grep -s -r -i -l -Z -E {shlex.quote(pattern)} {dirs} | xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; "
-            f"rm -f {shlex.quote(cursor_path(self.base, run_id, self.host))}; true"
+            f"{{ {recent_files(chosen, cursor)}; }} | xargs -0 -r grep -s -i -l -Z -E {shlex.quote(pattern)} "
+            f"| xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; rm -f {shlex.quote(cursor)}; true"
         )
         return sum(int(n) for n in output.split() if n.isdigit())
