@@ -24,6 +24,7 @@ from mxdrill.inventory import Inventory
 from mxdrill.locks import LocalLock, check_host_lock, release_host_lock, take_host_lock
 from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
+from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.store import MailboxScan
 from mxdrill.waiting import poll_until, wait_for
@@ -355,6 +356,14 @@ class Drill:
                             finals[token].append(event.raw)
                             self.record.append(Kind.EVIDENCE, probe=token, host=name, line=event.raw)
         return finals
+
+    def unmark(self) -> None:
+        """Remove every MX's mailbox cursor of this drill (best effort: a host may be unreachable now)."""
+        for host in self.hosts.values():
+            try:
+                host.store.unmark(self.run_id)
+            except RemoteError:
+                continue
 
     def remove_probes(self) -> int:
         """Delete this run's probes, once per distinct storage location."""

@@ -136,6 +136,9 @@ class FakeStore:
     def mark(self, run_id: str) -> None:
         self.world.marked.add((self.host, run_id))
 
+    def unmark(self, run_id: str) -> None:
+        self.world.marked.discard((self.host, run_id))
+
     def scan(self, run_id: str) -> MailboxScan:
         copies = Counter({t: n for t, n in self.world.mailbox.items() if t.startswith(f"mxdrill-{run_id}-")})
         return MailboxScan(self.host, "/var/mail/vhosts", SHARED, "fuse.sshfs", copies, {t: [f"/new/{t}"] for t in copies})

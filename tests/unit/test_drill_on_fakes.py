@@ -46,6 +46,9 @@ def run_drill(world: World, history: History, scenario: Scenario, number: int, t
         record.append(Kind.STEP_END, step=step.name, when="call", outcome="passed")
     assert not nemesis.pending and pending.load(nemesis.state_path) == []
     assert drill.remove_probes() == 9
+    assert {(h, f"run-{number}") for h in world.hosts} <= world.marked  # every MX's mailbox cursor, set before any probe
+    drill.unmark()
+    assert not world.marked
     return reported
 
 

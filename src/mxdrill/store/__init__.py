@@ -34,6 +34,9 @@ class MailboxStore(Protocol):
         """Note where run `run_id` begins in these mailboxes, so that its scans read only what arrived
         since (a probe mailbox holds years of mail); before the run's first probe is sent."""
         ...
+    def unmark(self, run_id: str) -> None:
+        """Remove what `mark` left (the drill's end, whatever its outcome)."""
+        ...
     def scan(self, run_id: str) -> MailboxScan:
         """Every copy of every probe of run `run_id`, with its storage location."""
         ...

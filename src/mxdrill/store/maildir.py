@@ -126,6 +126,9 @@ class MaildirStore:
     def mark(self, run_id: str) -> None:
         self.remote.check(mark_command(self.base, run_id, self.host))
 
+    def unmark(self, run_id: str) -> None:
+        self.remote.check(f"rm -f {shlex.quote(cursor_path(self.base, run_id, self.host))}")
+
     def scan(self, run_id: str) -> MailboxScan:
         output = self.remote.check(scan_command(self.base, self.dirs(), run_id, self.host))
         return parse_scan(self.host, self.base, output, self.fstype)
@@ -149,6 +152,6 @@ class MaildirStore:
         # NUL-separated names: a planted file name with a newline must not make root delete another path.
         output = self.remote.check(
             f"{{ {recent_files(chosen, cursor)}; }} | xargs -0 -r grep -s -i -l -Z -E {shlex.quote(pattern)} "
-            f"| xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; rm -f {shlex.quote(cursor)}; true"
+            f"| xargs -0 -r sh -c 'rm -f -- \"$@\" && echo $#' rm; true"
         )
         return sum(int(n) for n in output.split() if n.isdigit())
