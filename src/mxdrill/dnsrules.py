@@ -146,29 +146,29 @@ def reverse(view: DnsView) -> list[Finding]:
 
 
 def _in_spf(address: str, terms: list[str], view: DnsView, mx_addresses: set[str]) -> bool | None:
-    """Whether the SPF record's pass mechanisms cover `address`: `mx`, `a`, `ip4:`/`ip6:`; None when
-    it delegates (include:, redirect=, exists:, a:/mx: of other names) and only a full SPF check could tell."""
+    """SPF's own order (RFC 7208 §4.6.2): the first mechanism that matches `address` decides, `+` passes,
+    any other qualifier does not; nothing matching does not pass. None when evaluation reaches what
+    only a full SPF check could follow (include:, exists:, a:/mx:/ptr of other names, redirect=)."""
     for term in terms:
         qualifier, mechanism = (term[0], term[1:]) if term[:1] in "+-~?" else ("+", term)
         name, _, value = mechanism.partition(":")
-        name, value = name.split("/")[0].lower(), value
-        if qualifier != "+":
-            continue
-        if name == "mx" and not value:
-            if address in mx_addresses:
-                return True
-        elif name == "a" and not value:
-            if address in view.domain_addresses:
-                return True
-        elif name in ("ip4", "ip6"):
-            try:
-                if ipaddress.ip_address(address) in ipaddress.ip_network(value, strict=False):
-                    return True
-            except ValueError:
-                continue
-        elif name in ("include", "exists", "a", "mx", "ptr") or term.lower().startswith("redirect="):
+        name = name.split("/")[0].lower()
+        if name in ("include", "exists", "ptr") or (name in ("a", "mx") and value):
             return None
-    return False
+        if "=" in name:  # a modifier (redirect=, exp=): redirect applies only if nothing matched
+            continue
+        matched = ((name == "mx" and address in mx_addresses) or (name == "a" and address in view.domain_addresses)
+                   or name == "all" or (name in ("ip4", "ip6") and _in_network(address, value)))
+        if matched:
+            return qualifier == "+"
+    return None if any(t.lower().startswith("redirect=") for t in terms) else False
+
+
+def _in_network(address: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
 
 
 def spf(view: DnsView) -> list[Finding]:
@@ -187,6 +187,13 @@ def spf(view: DnsView) -> list[Finding]:
                                  "mail it sends as the domain (bounces, forwards) fails SPF at receivers",
                                  "add `mx` to the record (it covers every MX)", "warning"))
     return found
+
+
+def spf_judged(view: DnsView) -> bool:
+    """Whether every MX address's SPF result could be told here (no include:/redirect= reached)."""
+    terms = (view.spf or "").split()[1:]
+    mx_addresses = {a for mx in view.mxs for a in mx.addresses}
+    return all(_in_spf(a, terms, view, mx_addresses) is not None for a in mx_addresses)
 
 
 def findings(view: DnsView, declared: list[DeclaredMx], min_ttl: int = MIN_MX_TTL) -> list[Finding]:

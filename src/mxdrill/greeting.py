@@ -8,6 +8,7 @@ so that `smtprules` can judge them as pure functions, tested on recorded greetin
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,8 +30,12 @@ class Certificate:
     not_after: float  # seconds since the epoch
 
     @classmethod
-    def from_der(cls, der: bytes) -> Certificate:
-        cert = x509.load_der_x509_certificate(der)
+    def from_der(cls, der: bytes) -> Certificate | None:
+        """None when the MX sent something that is no certificate (the finding then says so)."""
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            return None
         try:
             names = tuple(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
         except x509.ExtensionNotFound:
@@ -55,6 +60,8 @@ class Greeting:
     tls_error: str | None = None  # STARTTLS offered but no verified session: why (expired, wrong name, ...)
     certificate: Certificate | None = None  # what it showed, verified or not
     tls_version: str | None = None  # of the verified session
+    ehlo_error: str | None = None  # it greeted but refused or broke off EHLO: nothing after EHLO was seen
+    unreachable: bool = False  # this machine has no route to the address (e.g. no IPv6 here): not checked
 
     @property
     def answered(self) -> bool:
@@ -82,6 +89,19 @@ def tls_context(ca: Path | None, verify: bool = True) -> ssl.SSLContext:
     return context
 
 
+# This machine has no route for that network or family at all (e.g. no IPv6 here). Not EHOSTUNREACH:
+# that is what a dead host on a routed network gives (no ARP or neighbour answer), a real finding.
+NO_ROUTE = (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+
+
+def _no_route(error: BaseException) -> bool:
+    """This machine cannot reach the address at all (not: the MX is dead, refused or ignored us)."""
+    for found in (error, error.__cause__, error.__context__):
+        if isinstance(found, OSError) and found.errno in NO_ROUTE:
+            return True
+    return f"[Errno {errno.ENETUNREACH}]" in str(error) or "Network is unreachable" in str(error)
+
+
 def _why(error: BaseException) -> str:
     """The certificate problem in OpenSSL's words ("certificate has expired", "Hostname mismatch ...")."""
     for found in (error, error.__cause__, error.__context__):
@@ -94,13 +114,19 @@ async def _session(address: str, name: str, timeout: float, context: ssl.SSLCont
     client = aiosmtplib.SMTP(hostname=address, port=25, timeout=timeout, start_tls=False, local_hostname=HARNESS_HELO)
     try:
         banner = await client.connect()
+    except aiosmtplib.SMTPConnectResponseError as error:  # it answered, with something else than 220
+        return Greeting(address, error.code, error.message), None
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return Greeting(address, None, f"{type(error).__name__}: {error}"), None
+        return Greeting(address, None, f"{type(error).__name__}: {error}", unreachable=_no_route(error)), None
     try:
-        reply = await client.ehlo()
+        try:
+            reply = await client.ehlo()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            return Greeting(address, banner.code, banner.message, ehlo_error=f"{type(error).__name__}: {error}"), None
         greeting = Greeting(address, banner.code, banner.message, reply.message.split("\n")[0].split(" ")[0],
                             dict(client.esmtp_extensions))
         if context is None or not greeting.starttls:
+            await _quit(client)
             return greeting, None
         try:
             await client.starttls(server_hostname=name, tls_context=context)
@@ -109,17 +135,31 @@ async def _session(address: str, name: str, timeout: float, context: ssl.SSLCont
         ssl_object = client.get_transport_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         version = ssl_object.version() if ssl_object else None
+        await _quit(client)
         return replace(greeting, tls_version=version), der
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-        return Greeting(address, banner.code, banner.message, tls_error=f"EHLO failed: {error}"), None
     finally:
         client.close()
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    """QUIT, so the MX logs a clean end of session rather than a lost connection."""
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        pass
 
 
 async def greet(address: str, name: str, ca: Path | None, timeout: float = 10.0) -> Greeting:
     """Banner, EHLO and (if offered) a verified STARTTLS; when verification fails, a second session
     without it fetches the certificate anyway, so the finding can say what the MX showed."""
-    greeting, der = await _session(address, name, timeout, tls_context(ca))
+    try:
+        context = tls_context(ca)
+    except (ssl.SSLError, OSError) as error:  # check_files refuses such a CA file; this is the last guard
+        context = None
+        failed = f"the CA file {ca} cannot be used: {error}"
+    greeting, der = await _session(address, name, timeout, context)
+    if context is None and greeting.starttls:
+        greeting = replace(greeting, tls_error=failed)
     if greeting.tls_error is not None and greeting.starttls:
         _, der = await _session(address, name, timeout, tls_context(ca, verify=False))
     if der is None:

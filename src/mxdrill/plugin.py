@@ -402,9 +402,11 @@ def drill(
     request.addfinalizer(heal_everything)
     yield state
     keep = request.config.getoption("mxdrill_keep_probes") or inventory.keep_probes
-    if not keep and steps.CLEAN_UP_AFTER in state.passed:
-        state.remove_probes()
-    state.unmark()  # the mailbox cursors go whatever happened: they are the harness's, not the user's
+    try:
+        if not keep and steps.CLEAN_UP_AFTER in state.passed:
+            state.remove_probes()
+    finally:
+        state.unmark()  # the mailbox cursors go whatever happened: they are the harness's, not the user's
 
 
 # --- fixtures for a postmaster's own checks (their tests_infra/), like testinfra's `host` -----------

@@ -55,7 +55,8 @@ def dns_findings(inventory: Inventory) -> list[Finding]:
     found = dnsrules.findings(view, declared, inventory.min_mx_ttl)
     if not found:
         published = ", ".join(f"MX {m.preference} {m.target}" for m in view.mxs)
-        spf = f"; SPF covers every MX" if view.spf else ""
+        spf = ("" if not view.spf else "; SPF covers every MX" if dnsrules.spf_judged(view)
+               else "; SPF delegates (include:, redirect=...): not judged here")
         return [Finding("dns-mx", inventory.domain, True, f"{published}, as declared; TTL, targets and PTRs as the seeds advise{spf}")]
     return found
 

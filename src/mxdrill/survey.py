@@ -36,19 +36,49 @@ class Survey:
     timeout: float = 10.0
     _greetings: dict[str, list[Greeting]] = field(default_factory=dict)
     _roles: dict[str, str] = field(default_factory=dict)
+    _published: dict[str, list[str]] | None = None
+
+    def published(self) -> dict[str, list[str]]:
+        """The domain's MX targets as DNS publishes them, each with its addresses (asked once)."""
+        if self._published is None:
+            self._published = {}
+            try:
+                records = dnscheck.mx_records(self.inventory.domain, self.inventory.nameserver)
+            except dnscheck.DnsError:
+                records = []  # the dns check names the failure
+            for record in records:
+                try:
+                    self._published[record.exchange] = dnscheck.addresses_of(record.exchange, self.inventory.nameserver)
+                except dnscheck.DnsError:
+                    self._published[record.exchange] = []
+        return self._published
+
+    def mx_name(self, mx: Host) -> str:
+        """The name senders look up for this MX, which its certificate and banner must give: the inventory's
+        name if DNS publishes it, else the published MX that has its address (an Ansible `mx1` with
+        `ansible_host`), else the inventory's name."""
+        published = self.published()
+        if mx.name in published:
+            return mx.name
+        return next((name for name, found in published.items() if mx.address in found), mx.name)
 
     def addresses(self, mx: Host) -> list[str]:
-        """Every address a sender may use for the MX (A and AAAA of its name), else the declared one."""
-        try:
-            found = dnscheck.addresses_of(mx.name, self.inventory.nameserver)
-        except dnscheck.DnsError:
-            found = []
+        """Every address a sender may use for the MX (A and AAAA of its published name), else the declared one."""
+        name = self.mx_name(mx)
+        found = self.published().get(name)
+        if found is None:
+            try:
+                found = dnscheck.addresses_of(name, self.inventory.nameserver)
+            except dnscheck.DnsError:
+                found = []
         return found or [mx.address]
 
     def greetings(self, mx: Host) -> list[Greeting]:
         if mx.name not in self._greetings:
+            name = self.mx_name(mx)
+
             async def all_of() -> list[Greeting]:
-                return list(await asyncio.gather(*(greet(a, mx.name, self.inventory.tls_ca, self.timeout) for a in self.addresses(mx))))
+                return list(await asyncio.gather(*(greet(a, name, self.inventory.tls_ca, self.timeout) for a in self.addresses(mx))))
             self._greetings[mx.name] = asyncio.run(all_of())
         return self._greetings[mx.name]
 
@@ -95,12 +125,13 @@ def every_address(survey: Survey, mxs: list[Host]) -> list[Finding]:
 
 
 def greeting(survey: Survey, mxs: list[Host]) -> list[Finding]:
-    return [f for mx in mxs for f in smtprules.names_itself(mx.name, survey.greeting(mx))]
+    return [f for mx in mxs for f in smtprules.names_itself(mx.name, survey.greeting(mx), survey.mx_name(mx))]
 
 
 def tls(survey: Survey, mxs: list[Host]) -> list[Finding]:
     offered = [mx.name for mx in mxs if survey.greeting(mx).starttls]
-    return [f for mx in mxs for f in smtprules.tls(mx.name, survey.greeting(mx), offered, survey.inventory.cert_min_days)]
+    return [f for mx in mxs for f in smtprules.tls(mx.name, survey.greeting(mx), offered, survey.inventory.cert_min_days,
+                                                   name=survey.mx_name(mx))]
 
 
 def size(survey: Survey, mxs: list[Host]) -> list[Finding]:

@@ -135,14 +135,15 @@ def mx2_certificate(lab: manager.LabPaths):
     ("mx1.example.test", -DAY, 300 * DAY, "Hostname mismatch, certificate is not valid for 'mx2.example.test'"),
     ("mx2.example.test", -30 * DAY, -DAY, "certificate has expired"),
 ], ids=["names-another-host", "expired"])
-def test_a_certificate_a_verifying_sender_refuses_is_an_error_saying_why(
+def test_a_certificate_a_verifying_sender_refuses_is_a_warning_saying_why(
         name: str, start: datetime.timedelta, end: datetime.timedelta, why: str, lab: manager.LabPaths, mx2_certificate,
         tmp_path: Path) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     mx2_certificate(*tls.issue(lab.tls_dir, name, not_before=now + start, not_after=now + end))
     result = acceptance(tmp_path)
-    assert result.returncode == 1, result.stdout[-3000:]
-    assert f"smtp-tls on mx2.example.test: STARTTLS on mx2.example.test fails verification ({why}" in result.stdout, result.stdout[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]  # senders still deliver, unverified: the drill may run
+    assert (f"smtp-tls on mx2.example.test: STARTTLS on mx2.example.test fails verification for mx2.example.test ({why}"
+            in result.stdout), result.stdout[-3000:]
     assert "install a certificate for mx2.example.test, chained to the CA in mxdrill_tls_ca" in result.stdout
 
 
@@ -154,10 +155,10 @@ def test_a_certificate_expiring_within_the_declared_days_is_a_warning(lab: manag
     assert "smtp-tls on mx2.example.test: the certificate of mx2.example.test expires in 10 days" in result.stdout, result.stdout[-3000:]
 
 
-def test_a_backup_without_starttls_while_the_primary_has_it_is_an_error(broken, tmp_path: Path) -> None:
+def test_a_backup_without_starttls_while_the_primary_has_it_is_a_warning(broken, tmp_path: Path) -> None:
     broken("mx2", "postconf -e smtpd_tls_security_level=none && postfix reload")
     result = acceptance(tmp_path)
-    assert result.returncode == 1, result.stdout[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     assert "smtp-tls on mx2.example.test: mx2.example.test offers no STARTTLS while mx1.example.test do" in result.stdout
     assert "smtpd_tls_security_level: mx1.example.test = may, mx2.example.test = none" in result.stdout  # and parity says so
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mxdrill.lab import tls
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,8 +24,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / ".lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):  # declared in hosts.yml; checked before any run
         (pytester.path / ".lab" / "ssh" / name).write_text("")
-    (pytester.path / ".lab" / "tls").mkdir()
-    (pytester.path / ".lab" / "tls" / "ca.pem").write_text("")  # mxdrill_tls_ca, checked too
+    tls.ensure_ca(pytester.path / ".lab" / "tls")  # mxdrill_tls_ca, checked too: a real CA certificate
     return pytester
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mxdrill.lab import tls
+
 from mxdrill import cli
 
 pytest_plugins = ["pytester"]
@@ -25,8 +27,7 @@ def only_hosts(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / ".lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):
         (pytester.path / ".lab" / "ssh" / name).write_text("")
-    (pytester.path / ".lab" / "tls").mkdir()
-    (pytester.path / ".lab" / "tls" / "ca.pem").write_text("")
+    tls.ensure_ca(pytester.path / ".lab" / "tls")
     return pytester
 
 
@@ -62,8 +63,7 @@ def test_init_writes_a_repository_whose_own_check_runs_after_the_drill(
     (tmp_path / "lab" / "ssh").mkdir(parents=True)
     for name in ("id_ed25519", "known_hosts"):
         (tmp_path / "lab" / "ssh" / name).write_text("")
-    (tmp_path / "lab" / "tls").mkdir()
-    (tmp_path / "lab" / "tls" / "ca.pem").write_text("")
+    tls.ensure_ca(tmp_path / "lab" / "tls")
     monkeypatch.chdir(demo)
     items = collected(pytester.runpytest_subprocess("--hosts=hosts.yml", "--collect-only", "-q"))
     assert items[0].startswith("mxdrill/test_preflight.py::")

@@ -102,3 +102,7 @@ def test_an_spf_record_without_mx_that_leaves_out_the_backup_is_a_warning_naming
     assert dnsrules.spf(replace(HEALTHY, spf="v=spf1 ip4:198.51.100.0/24 -all")) == []
     assert dnsrules.spf(replace(HEALTHY, spf="v=spf1 include:_spf.example.net -all")) == []  # delegated: not judged here
     assert dnsrules.spf(replace(HEALTHY, spf="v=spf1 -mx ip4:192.0.2.1 -all"))[0].host == MX1  # -mx authorises nobody
+    first_match = dnsrules.spf(replace(HEALTHY, spf=f"v=spf1 -ip4:{A2} mx -all"))  # SPF's order: the first match decides
+    assert [f.host for f in first_match] == [MX2]
+    assert dnsrules.spf(replace(HEALTHY, spf="v=spf1 +all")) == []
+    assert not dnsrules.spf_judged(replace(HEALTHY, spf="v=spf1 include:_spf.example.net -all"))

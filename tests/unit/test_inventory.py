@@ -394,6 +394,17 @@ def test_check_files_names_where_the_missing_key_file_was_declared(tmp_path: Pat
     check_files(inv)
 
 
+def test_a_ca_file_that_holds_no_pem_certificate_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    text = edit({4: "    mxdrill_recipients: [probe@example.test]\n    mxdrill_known_hosts: known_hosts\n    mxdrill_tls_ca: ca.pem"})
+    inv = load_inventory(write(tmp_path, text))
+    (tmp_path / "known_hosts").write_text("")
+    (tmp_path / "ca.pem").write_text("this is not a certificate\n")
+    with pytest.raises(InventoryError) as caught:
+        check_files(inv)
+    assert caught.value.key == "mxdrill_tls_ca" and "holds no CA certificate in PEM form" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_redacted_hides_the_password(tmp_path: Path) -> None:
     text = edit({9: '          ansible_password: "s3cret-pw"'})
     inv = load_inventory(write(tmp_path, text))

@@ -94,13 +94,28 @@ def test_no_declared_value_can_swallow_the_start_of_the_heal(status: str, start:
 def test_the_firewall_faults_own_one_table_and_their_heal_removes_only_it() -> None:
     from mxdrill.faults import firewall
 
-    assert firewall.rules("reject") == ("table inet mxdrill {\n  chain input {\n    type filter hook input priority -10; policy accept;\n"
+    assert firewall.rules("reject") == ("table inet mxdrill {}\ndelete table inet mxdrill\n"  # a leftover table is replaced
+                                        "table inet mxdrill {\n  chain input {\n    type filter hook input priority -10; policy accept;\n"
                                         "    tcp dport 25 reject with tcp reset\n  }\n}\n")
     assert "    tcp dport 25 drop\n" in firewall.rules("drop")
-    assert firewall.heal_command() == "nft delete table inet mxdrill 2>/dev/null; ! nft list table inet mxdrill >/dev/null 2>&1"
+    heal = firewall.heal_command()
+    assert heal.startswith("nft delete table inet mxdrill 2>/dev/null; tables=$(nft list tables) && ")
+    assert "grep -qx 'table inet mxdrill'" in heal  # a missing or refused nft never passes for a heal
 
 
-def test_the_kill_fault_kills_the_master_named_by_postfixs_own_pid_file() -> None:
+def test_the_kill_fault_kills_only_a_live_master_named_by_postfixs_own_pid_file(tmp_path) -> None:
+    import subprocess
+
     from mxdrill.mta.postfix import Postfix
 
-    assert Postfix.kill_command(None) == 'kill -KILL "$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid")"'  # type: ignore[arg-type]
+    command = Postfix.kill_command(None)  # type: ignore[arg-type]
+    assert '"$(postconf -h queue_directory)/pid/master.pid"' in command and '= master ] && kill -KILL "$pid"' in command
+    # a stale pid file (its pid now another process's) kills nothing and says why
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "postconf").write_text(f"#!/bin/sh\necho {tmp_path}\n")
+    (fake / "postconf").chmod(0o755)
+    (tmp_path / "pid").mkdir()
+    (tmp_path / "pid" / "master.pid").write_text(f"{1:>10}\n")  # pid 1: never a Postfix master here
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert result.returncode == 1 and "no Postfix master runs as pid 1 (its pid file is stale)" in result.stderr

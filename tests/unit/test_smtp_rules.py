@@ -34,20 +34,37 @@ def test_an_mx_greeting_under_another_name_is_a_warning() -> None:
     assert (found.ok, found.severity, found.fix) == (False, "warning", f"set myhostname = {MX2} (Postfix), or publish the MX under the name the host gives")
 
 
-def test_one_mx_without_starttls_while_the_other_has_it_is_an_error() -> None:
+def test_one_mx_without_starttls_while_the_other_has_it_is_a_warning() -> None:
+    """Warnings: most senders use TLS unverified and opportunistically, so the mail flows and the drill stays meaningful."""
     plain = replace(HEALTHY, extensions={"size": "10240000"}, certificate=None)
     (found,) = smtprules.tls(MX2, plain, [MX1], 21, NOW)
-    assert found.blocks and "offers no STARTTLS while mx1.example.test do" in found.detail
+    assert (found.ok, found.severity) == (False, "warning") and "offers no STARTTLS while mx1.example.test do" in found.detail
     (none,) = smtprules.tls(MX2, plain, [], 21, NOW)
     assert (none.ok, none.severity) == (False, "warning")
 
 
-def test_a_certificate_that_fails_verification_is_an_error_showing_what_the_mx_presented() -> None:
+def test_a_certificate_that_fails_verification_is_a_warning_showing_what_the_mx_presented() -> None:
     wrong = replace(HEALTHY, tls_error="Hostname mismatch, certificate is not valid for 'mx2.example.test'.",
                     certificate=replace(CERT, names=("mx9.example.test",), subject="mx9.example.test"), tls_version=None)
     (found,) = smtprules.tls(MX2, wrong, [MX1, MX2], 21, NOW)
-    assert found.blocks and "Hostname mismatch" in found.detail and "certificate for mx9.example.test" in found.detail
+    assert (found.ok, found.severity) == (False, "warning")
+    assert "Hostname mismatch" in found.detail and "certificate for mx9.example.test" in found.detail
     assert "install a certificate for mx2.example.test" in found.fix
+    (published,) = smtprules.tls("mx2", wrong, [MX1, "mx2"], 21, NOW, name=MX2)  # an inventory name other than the MX's
+    assert published.host == "mx2" and "install a certificate for mx2.example.test" in published.fix
+
+
+def test_an_ehlo_broken_off_is_an_error_and_no_tls_or_size_verdict_is_made_on_it() -> None:
+    broken = Greeting("198.51.100.12", 220, f"{MX2} ESMTP", ehlo_error="SMTPServerDisconnected: Server disconnected")
+    (found,) = smtprules.names_itself(MX2, broken)
+    assert found.blocks and "broke off EHLO (EHLO mxdrill.invalid)" in found.detail
+    assert smtprules.tls(MX2, broken, [MX1], 21, NOW) == [] and smtprules.size_limit(MX2, broken, MX1, HEALTHY) == []
+
+
+def test_an_address_this_machine_has_no_route_to_is_not_checked_a_warning() -> None:
+    far = Greeting("2001:db8:51:100::12", None, "OSError: [Errno 101] Network is unreachable", unreachable=True)
+    (found,) = smtprules.every_address_answers(MX2, [far])
+    assert (found.ok, found.severity) == (False, "warning") and "could not be checked: this machine has no route" in found.detail
 
 
 def test_a_certificate_expiring_within_the_declared_days_is_a_warning() -> None:

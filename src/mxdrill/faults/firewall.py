@@ -21,15 +21,19 @@ SMTP_PORT = 25
 
 
 def rules(action: Literal["reject", "drop"]) -> str:
-    """The nftables table: before the host's own input rules (priority -10), new and established alike."""
+    """The nftables table: before the host's own input rules (priority -10), new and established alike.
+    It first replaces any table of that name (left by a killed run), so one rule, this one, is in force."""
     verdict = "reject with tcp reset" if action == "reject" else "drop"
-    return (f"table {TABLE} {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n"
+    return (f"table {TABLE} {{}}\ndelete table {TABLE}\n"
+            f"table {TABLE} {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n"
             f"    tcp dport {SMTP_PORT} {verdict}\n  }}\n}}\n")
 
 
 def heal_command() -> str:
-    """Remove the fault's table if it is there; succeeds either way (idempotent)."""
-    return f"nft delete table {TABLE} 2>/dev/null; ! nft list table {TABLE} >/dev/null 2>&1"
+    """Remove the fault's table if it is there; succeeds only when nft itself lists the tables and ours
+    is not among them (a missing or refused `nft` must not pass for a heal)."""
+    return (f"nft delete table {TABLE} 2>/dev/null; tables=$(nft list tables) && "
+            f"! printf '%s\\n' \"$tables\" | grep -qx 'table {TABLE}'")
 
 
 @dataclass

@@ -19,5 +19,8 @@ class KillMaster(StopService):
         return f"run `{self.mta.kill_command()}`"
 
     def inject(self) -> None:
+        """Kill, then wait until Postfix says it is down and nothing listens on port 25 any more: the
+        master's children hold the listening socket until they notice their master is gone."""
         self.remote.check(self.mta.kill_command())
-        wait_for(lambda: not self.mta.running(), self.settle_seconds, f"{self.host}: the MTA dying")
+        wait_for(lambda: not self.mta.running() and not self.mta.listening(), self.settle_seconds,
+                 f"{self.host}: the MTA dying and port 25 closing")

@@ -12,6 +12,7 @@ an mxdrill role are the user's own and are left alone.
 """
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,11 @@ def check_files(inv: Inventory) -> None:
                 file, key, line = inv._declared.get((host.name, var), (str(inv.path), f"{host.name}.{var}", None))
                 raise InventoryError(file, line, key, f"{local} {problem} (host {host.name})")
     problem = _unreadable(inv.tls_ca) if inv.tls_ca is not None else None
+    if inv.tls_ca is not None and not problem:
+        try:
+            ssl.create_default_context(cafile=str(inv.tls_ca))
+        except (ssl.SSLError, OSError, ValueError) as error:
+            problem = f"holds no CA certificate in PEM form ({error}): give the CA's certificate, -----BEGIN CERTIFICATE-----"
     if problem:
         raise InventoryError(str(inv.path), None, "mxdrill_tls_ca", f"{inv.tls_ca} {problem}")
 

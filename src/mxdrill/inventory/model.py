@@ -97,7 +97,7 @@ class Inventory(BaseModel):
     min_mx_ttl: int = default("mxdrill_min_mx_ttl")  # below: a warning (every outage sends senders back to DNS)
     min_queue_lifetime: float = default("mxdrill_min_queue_lifetime")  # a queueing backup keeps mail this long
     tls_ca: Path | None = None  # the CA the MXs' certificates chain to; None: this machine's trust store
-    cert_min_days: int = default("mxdrill_cert_min_days")  # a certificate expiring sooner is an error
+    cert_min_days: int = default("mxdrill_cert_min_days")  # a certificate expiring sooner is a warning
     hosts: dict[str, Host]  # inventory hostname -> host, in file order
 
     # (host name, variable) -> (file, dotted key, line) where a local path was declared, for check_files.

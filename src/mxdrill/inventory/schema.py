@@ -286,7 +286,7 @@ class DomainVars(BaseModel):
     # the CA the MXs' certificates chain to (PEM); left out: this machine's trust store
     mxdrill_tls_ca: LocalPath | None = variable(None, hint="the path of a PEM file of CA certificates")
     mxdrill_cert_min_days: Annotated[StrictInt, Field(ge=0, le=3650)] = variable(
-        21, hint="a number of days, 0 to 3650 (a certificate expiring sooner is an error)")
+        21, hint="a number of days, 0 to 3650 (a certificate expiring sooner is a warning)")
 
 
 # --- the tables, read back from the declarations ----------------------------------------------------

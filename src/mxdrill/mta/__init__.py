@@ -100,6 +100,9 @@ class Mta(Protocol):
     def kill_command(self) -> str:
         """A shell command that kills the MTA without a clean shutdown (the `kill` fault)."""
         ...
+    def listening(self) -> bool:
+        """Whether anything still accepts connections on port 25."""
+        ...
     def heal_command(self) -> str:
         """A shell command that starts the MTA only if it is not running: the dead-man's switch runs it."""
         ...

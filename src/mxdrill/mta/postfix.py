@@ -190,7 +190,13 @@ class Postfix:
     def kill_command(self) -> str:
         """SIGKILL to the master process, named by Postfix's own pid file: no clean shutdown, as in a crash
         or the OOM killer. Its children notice the master is gone and exit on their own."""
-        return 'kill -KILL "$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid")"'
+        return ('pid=$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid") && '
+                '[ "$(cat /proc/$pid/comm 2>/dev/null)" = master ] && kill -KILL "$pid" '
+                '|| { echo "no Postfix master runs as pid ${pid:-?} (its pid file is stale)" >&2; exit 1; }')
+
+    def listening(self) -> bool:
+        """Something still takes connections on port 25 (a killed master's smtpd children, for a moment)."""
+        return self.remote.run("ss -Hltn 'sport = :25' | grep -q .").rc == 0
 
     def heal_command(self) -> str:
         return heal_command(self.service)
