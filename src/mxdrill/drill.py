@@ -29,6 +29,13 @@ from mxdrill.scenario import Scenario
 from mxdrill.store import MailboxScan
 from mxdrill.waiting import poll_until, wait_for
 
+def first_ten(items: list[str], separator: str = ", ") -> str:
+    """A failure of 1,000 probes stays one readable line: the first ten, then how many more (the
+    history and the report keep every one)."""
+    shown = separator.join(items[:10])
+    return shown + (f"{separator}… and {len(items) - 10} more" if len(items) > 10 else "")
+
+
 Deliver = Callable[[smtp.Probe, list[smtp.MxTarget]], Awaitable[smtp.Delivery]]
 
 
@@ -69,15 +76,18 @@ class BackupEvidence:
     lines: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
+        def listed(tokens: list[str]) -> str:
+            return f"{len(tokens)}: {first_ten(tokens)}"
+
         found = []
         if self.not_in_log:
-            found.append(f"mail log shows no acceptance of {self.not_in_log}")
+            found.append(f"mail log shows no acceptance of {listed(self.not_in_log)}")
         if self.not_deferred:
-            found.append(f"mail log shows no status=deferred for {self.not_deferred}")
+            found.append(f"mail log shows no status=deferred for {listed(self.not_deferred)}")
         if self.not_queued:
-            found.append(f"queue (postqueue -j) lacks {self.not_queued}")
+            found.append(f"queue (postqueue -j) lacks {listed(self.not_queued)}")
         if self.not_in_mailbox:
-            found.append(f"delivers itself but these probes are in no mailbox: {self.not_in_mailbox}")
+            found.append(f"delivers itself but these probes are in no mailbox: {listed(self.not_in_mailbox)}")
         return found
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from mxdrill import checker, dnscheck
-from mxdrill.drill import Drill
+from mxdrill.drill import Drill, first_ten
 from mxdrill.faults import DeadManArmed, shown
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
@@ -56,6 +56,7 @@ class Step:
 
 # --- what each step does ------------------------------------------------------------------------
 
+
 def check_preflight(drill: Drill, report: Report) -> None:
     """The preflight table's checks (survey.CHECKS) over this drill's primary and backup, each finding
     recorded; an error in any of them stops the drill before anything disruptive."""
@@ -75,9 +76,11 @@ def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
     def run(drill: Drill, report: Report) -> None:
         primary = drill.scenario.primary.name
         takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in drill.send(phase)}
-        assert all(taker == primary for taker in takers.values()), f"probes not all taken by {primary}: {takers}"
+        others = {token: taker for token, taker in takers.items() if taker != primary}
+        assert not others, (f"{len(others)} of {len(takers)} probes not taken by {primary}: "
+                            + first_ten([f"{token} by {taker or 'no MX'}" for token, taker in sorted(others.items())]))
         missing = drill.await_delivered(drill.inventory.drain_deadline, phase)
-        assert not missing, f"{primary} took these probes but they reached no mailbox: {sorted(missing)}"
+        assert not missing, f"{primary} took {len(missing)} probes that reached no mailbox: {first_ten(sorted(missing))}"
     return run
 
 
@@ -92,7 +95,7 @@ def backup_accepts(drill: Drill, report: Report) -> None:
         for d in deliveries
         if not d.accepted or d.accepted.target.host != drill.scenario.backup.name or not d.queue_id
     ]
-    assert not problems, "the backup did not take every probe: " + " | ".join(problems)
+    assert not problems, f"the backup did not take {len(problems)} of {len(deliveries)} probes: " + first_ten(problems, " | ")
     report("failover_seconds", checker.failover_seconds(drill.record))
 
 
@@ -122,7 +125,8 @@ def delivered_once(drill: Drill, report: Report) -> None:
 def one_final_delivery(drill: Drill, report: Report) -> None:
     """Seed 003 step 8: the MXs' logs (only lines since the drill began) prove where each probe ended."""
     wrong = {token: len(lines) for token, lines in drill.final_deliveries().items() if len(lines) != 1}
-    assert not wrong, f"probes without exactly one final delivery in the logs (token: count): {wrong}"
+    assert not wrong, (f"{len(wrong)} probes without exactly one final delivery in the logs (token: count): "
+                       + first_ten([f"{token}: {count}" for token, count in sorted(wrong.items())]))
 
 
 # --- what each step's plan line says ---------------------------------------------------------------

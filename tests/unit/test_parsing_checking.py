@@ -187,3 +187,14 @@ def test_step_outcomes_prefer_the_call_and_keep_a_setup_skip() -> None:
     assert checker.step_outcomes(record) == {"preflight": "passed", "stopped": "skipped", "drained": "failed"}
     verdict = checker.scenario_verdict(record)
     assert verdict.status == "fail" and verdict.detail == "failed steps: drained; no probe was sent"
+
+
+def test_a_failure_of_many_probes_is_one_line_with_the_count_and_the_first_ten() -> None:
+    from mxdrill.drill import BackupEvidence, first_ten
+
+    tokens = [f"p{n:03d}" for n in range(300)]
+    assert first_ten(tokens) == ", ".join(tokens[:10]) + ", … and 290 more"
+    assert first_ten(tokens[:3]) == "p000, p001, p002"
+    evidence = BackupEvidence(relays=True)
+    evidence.not_queued = tokens
+    assert evidence.problems() == [f"queue (postqueue -j) lacks 300: {', '.join(tokens[:10])}, … and 290 more"]
