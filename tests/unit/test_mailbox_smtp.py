@@ -141,3 +141,18 @@ def test_a_scan_reads_only_what_arrived_since_the_run_began_by_the_maildir_names
     sh(mailbox.mark_command(str(base), run_id, "mx1"))  # a second drill of the run keeps the first's cursor
     assert (base / f".mxdrill-since-{run_id}-mx1").read_text() == cursor
     assert tokens(sh(mailbox.scan_command(str(base), dirs, run_id, "mx2"))) == ["001", "002", "003", "004"]  # no cursor: all
+
+
+def test_the_systemd_dead_man_runs_its_heal_three_times_whatever_each_returned() -> None:
+    """A start fooled once by a status poller (\"already running\" of a stopped Postfix) is retried."""
+    import subprocess
+
+    from mxdrill.faults import deadman
+
+    fooled_once = "if [ -e $T ]; then echo started; else : > $T; echo 'already running' >&2; false; fi"
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(["sh", "-c", deadman._attempts(fooled_once)], capture_output=True, text=True,
+                                env={"T": f"{tmp}/seen", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0 and result.stdout.count("started") == 2
+    assert "heal attempt 1 exited 1" in result.stdout and "heal attempt 3 exited 0" in result.stdout

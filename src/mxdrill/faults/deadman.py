@@ -53,7 +53,7 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
             # an explicit description: the default one is the heal text, whose newlines garble the journal
             f"systemd-run --quiet --unit={shlex.quote(tag)} --description={shlex.quote('mxdrill dead-man switch: heal ' + remote.host.name)} "
             f"--on-active={int(window * 1000)}ms "
-            f"--timer-property={TIMER_ACCURACY} /bin/sh -c {shlex.quote(command)}"
+            f"--timer-property={TIMER_ACCURACY} /bin/sh -c {shlex.quote(_attempts(command))}"
         )
         return DeadMan(remote.host.name, "systemd-run", tag, window, command)
     # $0 of the detached shell is the tag, so cancel finds exactly this process and nothing else.
@@ -74,6 +74,15 @@ def arm(remote: Remote, tag: str, command: str, window: float = DEFAULT_WINDOW_S
 # it (monitoring) makes it skip a stopped Postfix and print "." with exit 0 (seen in this lab's CI).
 HEAL_ATTEMPTS = 3
 HEAL_RETRY_SECONDS = 1
+
+
+def _attempts(command: str) -> str:
+    """The heal HEAL_ATTEMPTS times, HEAL_RETRY_SECONDS apart, whatever each returned; the exit status is
+    the last attempt's (the transient unit shows it). Seen in CI: `systemctl start postfix@-` failing
+    with "already running" of a stopped Postfix while a status poller held master.pid's lock."""
+    return (f"for attempt in {' '.join(str(n) for n in range(1, HEAL_ATTEMPTS + 1))}; do {{ {command}\n}}; rc=$?; "
+            f"echo \"mxdrill dead-man heal attempt $attempt exited $rc\"; "
+            f"[ $attempt = {HEAL_ATTEMPTS} ] || sleep {HEAL_RETRY_SECONDS}; done; exit $rc")
 
 
 def _sleeping_script(tag: str, command: str, window: float) -> str:
