@@ -208,9 +208,6 @@ CHECKS: tuple[Check, ...] = (
           applies=ONLY_RELAYS),
 )
 
-TITLES = {c.name: c.title for c in CHECKS}
-
-
 def checks_table() -> str:
     """The README's table of preflight checks, written from `CHECKS` (a unit test keeps the two equal)."""
     rows = ["| check (pytest id) | what it proves | in each drill's preflight |", "|---|---|---|"]

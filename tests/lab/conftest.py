@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from mxdrill.lab import manager, network
+from mxdrill.lab import manager, mxcert, network
 from mxdrill.lab import topology as topo
 
 from lab_helpers import REPO
@@ -55,3 +55,11 @@ def lab(lab_session: manager.LabPaths, request: pytest.FixtureRequest) -> manage
     init = _asked(request, "init", topo.DEFAULT_INIT)
     manager.up(topology, topo.DEFAULT_PREFIX, lab_session, say=lambda _m: None, backups=backups, init=init)  # type: ignore[arg-type]
     return lab_session
+
+
+@pytest.fixture
+def mx2_certificate(lab: manager.LabPaths) -> Iterator[Callable[[str, str], None]]:
+    """Serve another certificate on mx2 with `install(cert_pem, key_pem)`; the lab's own is put back
+    afterwards, whatever the test did."""
+    yield lambda cert, key: mxcert.install("mx2", cert, key)
+    mxcert.restore("mx2", lab.tls_dir)

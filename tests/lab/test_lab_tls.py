@@ -86,13 +86,6 @@ def test_the_sender_relays_over_trusted_tls_and_the_mx_says_so_in_received(lab: 
     assert "Trusted TLS connection established to mx1.example.test[198.51.100.11]:25" in log
 
 
-@pytest.fixture
-def mx2_certificate(lab: manager.LabPaths):
-    """Install a certificate on mx2 with `install(cert, key)`; the lab's own is put back whatever the test did."""
-    yield lambda cert, key: mxcert.install("mx2", cert, key)
-    mxcert.restore("mx2", lab.tls_dir)
-
-
 @pytest.mark.parametrize(("name", "start", "end", "reason"), [
     ("mx1.example.test", -DAY, 90 * DAY, "Hostname mismatch"),
     ("mx2.example.test", -30 * DAY, -DAY, "certificate has expired"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mxdrill.lab import manager, mxcert, tls
+from mxdrill.lab import manager, tls
 
 from lab_helpers import REPO, ssh
 
@@ -122,13 +122,6 @@ def test_an_spf_record_that_leaves_out_the_backup_is_a_warning(broken, tmp_path:
     assert result.returncode == 0, result.stdout[-3000:]
     assert ("the SPF record of example.test (`v=spf1 ip4:198.51.100.11 -all`) does not cover mx2.example.test (198.51.100.12, 2001:db8:51:100::12)"
             in result.stdout), result.stdout[-3000:]
-
-
-@pytest.fixture
-def mx2_certificate(lab: manager.LabPaths):
-    """Serve another certificate on mx2 (`install(cert_pem, key_pem)`); the lab's own is put back afterwards."""
-    yield lambda cert, key: mxcert.install("mx2", cert, key)
-    mxcert.restore("mx2", lab.tls_dir)
 
 
 @pytest.mark.parametrize(("name", "start", "end", "why"), [

@@ -129,3 +129,25 @@ def disarm(remote: Remote, switch: DeadMan) -> bool:
 def _self_excluding(tag: str) -> str:
     """A pattern for the tag that does not match itself: the shell running pkill carries it too."""
     return f"[{tag[0]}]{tag[1:]}"
+
+
+class Switched:
+    """The dead-man's switch of one host fault, for any fault dataclass with `remote`, `switch` and
+    `heal_command()`: it arms that heal on the host and cancels it, whatever the harm is."""
+
+    remote: Remote
+    switch: DeadMan | None
+
+    def heal_command(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def host(self) -> str:
+        return self.remote.host.name
+
+    def arm(self, tag: str, window: float) -> DeadMan:
+        self.switch = arm(self.remote, tag, self.heal_command(), window)
+        return self.switch
+
+    def disarm(self) -> bool:
+        return self.switch is None or disarm(self.remote, self.switch)

@@ -37,7 +37,7 @@ def heal_command() -> str:
 
 
 @dataclass
-class FirewallSmtp:
+class FirewallSmtp(deadman.Switched):
     """Refuse (`reject`) or drop (`blackhole`) inbound TCP to port 25 on the host with nftables."""
 
     remote: Remote
@@ -45,22 +45,11 @@ class FirewallSmtp:
     name: str = "reject"
     switch: deadman.DeadMan | None = field(default=None, repr=False)
 
-    @property
-    def host(self) -> str:
-        return self.remote.host.name
-
     def heal_command(self) -> str:
         return heal_command()
 
     def describe(self) -> str:
         return f"nft add table {TABLE} with `tcp dport {SMTP_PORT} {'reject with tcp reset' if self.action == 'reject' else 'drop'}`"
-
-    def arm(self, tag: str, window: float) -> deadman.DeadMan:
-        self.switch = deadman.arm(self.remote, tag, self.heal_command(), window)
-        return self.switch
-
-    def disarm(self) -> bool:
-        return self.switch is None or deadman.disarm(self.remote, self.switch)
 
     def inject(self) -> None:
         """Load the table in one transaction (`nft -f`), then read it back: the harm is confirmed, not assumed."""

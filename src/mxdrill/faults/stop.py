@@ -11,7 +11,7 @@ from mxdrill.waiting import wait_for
 
 
 @dataclass
-class StopService:
+class StopService(deadman.Switched):
     """Stop the MTA over SSH; it counts as stopped (and started) only when the MTA itself says so."""
 
     remote: Remote
@@ -20,22 +20,11 @@ class StopService:
     name: str = "stop"
     switch: deadman.DeadMan | None = field(default=None, repr=False)
 
-    @property
-    def host(self) -> str:
-        return self.remote.host.name
-
     def heal_command(self) -> str:
         return self.mta.heal_command()
 
     def describe(self) -> str:
         return f"run `{self.mta.stop_command()}`"
-
-    def arm(self, tag: str, window: float) -> deadman.DeadMan:
-        self.switch = deadman.arm(self.remote, tag, self.heal_command(), window)
-        return self.switch
-
-    def disarm(self) -> bool:
-        return self.switch is None or deadman.disarm(self.remote, self.switch)
 
     def inject(self) -> None:
         self.mta.stop()
