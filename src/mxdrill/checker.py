@@ -28,6 +28,13 @@ class Verdict:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def first_ten(items: list[str], separator: str = ", ") -> str:
+    """A failure of 1,000 probes stays one readable line: the first ten, then how many more (the
+    history and the report keep every one)."""
+    shown = separator.join(items[:10])
+    return shown + (f"{separator}… and {len(items) - 10} more" if len(items) > 10 else "")
+
+
 def expected_probes(record: Record) -> list[str]:
     """Every probe the drill sent, in the order sent."""
     return list(dict.fromkeys(e.probe for e in record.of_kind(Kind.PROBE_SENT) if e.probe))
@@ -61,24 +68,27 @@ def check_delivered_once(record: Record) -> Verdict:
     found = record.of_kind(Kind.PROBE_FOUND)
     if not found:
         return Verdict("delivered-once", "unknown", "no mailbox was read", {"probes": len(wanted)})
-    copies, store = copies_per_probe(record), home(record)
-    lost = [p for p in wanted if copies.get(p, 0) == 0]
+    copies, store, taken = copies_per_probe(record), home(record), takers(record)
+    never_taken = [p for p in wanted if p not in taken and copies.get(p, 0) == 0]
+    lost = [p for p in wanted if p in taken and copies.get(p, 0) == 0]
     duplicated = {p: copies[p] for p in wanted if copies.get(p, 0) > 1}
     locations = defaultdict(set)
     for event in found:
         locations[event.probe].add(str(event.data.get("location")))
     misplaced = sorted(p for p in wanted if store is not None and copies.get(p, 0) and store not in locations[p])
-    data = {"probes": len(wanted), "lost": lost, "duplicated": duplicated, "misplaced": misplaced}
-    if not lost and not duplicated and not misplaced:
+    data = {"probes": len(wanted), "lost": lost, "duplicated": duplicated, "misplaced": misplaced, "never_taken": never_taken}
+    if not lost and not duplicated and not misplaced and not never_taken:
         return Verdict("delivered-once", "pass", f"all {len(wanted)} probes delivered exactly once", data)
     parts = []
     if lost:
-        parts.append(f"lost {len(lost)}: {', '.join(lost)}")
+        parts.append(f"lost {len(lost)}: {first_ten(lost)}")
+    if never_taken:
+        parts.append(f"taken by no MX {len(never_taken)}: {first_ten(never_taken)}")
     if duplicated:
-        shown = ", ".join(f"{p} ×{n} in {sorted(locations[p])}" for p, n in sorted(duplicated.items()))
+        shown = first_ten([f"{p} ×{n} in {sorted(locations[p])}" for p, n in sorted(duplicated.items())])
         parts.append(f"duplicated {len(duplicated)}: {shown}")
     if misplaced:
-        shown = ", ".join(f"{p} in {sorted(locations[p])}" for p in misplaced)
+        shown = first_ten([f"{p} in {sorted(locations[p])}" for p in misplaced])
         parts.append(f"outside the primary's store {store} (split storage) {len(misplaced)}: {shown}")
     return Verdict("delivered-once", "fail", "; ".join(parts), data)
 
@@ -100,10 +110,59 @@ def ledger(record: Record) -> dict[str, int]:
         "accepted_by_backup": sum(1 for p in wanted if accepted.get(p) == "backup"),
         "rejected": sum(1 for p in wanted if p not in accepted),
         "delivered_once": sum(1 for p in wanted if copies.get(p, 0) == 1),
-        "lost": sum(1 for p in wanted if copies.get(p, 0) == 0) if found_any else 0,
+        "lost": sum(1 for p in wanted if p in accepted and copies.get(p, 0) == 0) if found_any else 0,
         "duplicated": sum(1 for p in wanted if copies.get(p, 0) > 1),
         "over_tls": sum(1 for p in wanted if p in over_tls),
+        "queued": len({e.probe for e in record.of_kind(Kind.PROBE_QUEUED)} & set(wanted)),
     }
+
+
+LEDGER_COLUMNS = ("probe", "phase", "stage", "sent_at", "taken_by", "role", "attempts", "tls", "queued", "copies", "outcome")
+
+
+def stage_of(sent_at: float, injected: float | None, healed: float | None) -> str:
+    """Where in the drill a probe was sent: before the fault, during it (injected, not yet healed), after it."""
+    if injected is None or sent_at < injected:
+        return "before"
+    return "during" if healed is None or sent_at < healed else "after"
+
+
+def probe_ledger(record: Record) -> list[dict[str, Any]]:
+    """The full ledger, one row per probe in the order sent (LEDGER_COLUMNS): when and in which stage it
+    was sent, who took it after how many attempts, whether the backup queued it, how many copies were
+    found and what came of it — one pass over the record, so 10,000 probes cost milliseconds."""
+    injected = [e.time for e in record.of_kind(Kind.FAULT_INJECTED)]
+    healed = [e.time for e in record.of_kind(Kind.FAULT_HEALED)]
+    rows: dict[str, dict[str, Any]] = {}
+    attempts: dict[str, int] = defaultdict(int)
+    queued: set[str] = set()
+    for event in record.events:
+        probe = event.probe or ""
+        if event.kind == Kind.PROBE_SENT and probe not in rows:
+            rows[probe] = {"probe": probe, "phase": event.data.get("phase"), "sent_at": round(event.time, 3),
+                           "stage": stage_of(event.time, injected[0] if injected else None, healed[-1] if healed else None),
+                           "taken_by": None, "role": None, "tls": None}
+        elif event.kind == Kind.PROBE_ACCEPTED and probe in rows:
+            attempts[probe] += 1
+            rows[probe].update(taken_by=event.host, role=event.data.get("role"), tls=event.data.get("tls"))
+        elif event.kind == Kind.PROBE_REJECTED:
+            attempts[probe] += 1
+        elif event.kind == Kind.PROBE_QUEUED:
+            queued.add(probe)
+    copies, read = copies_per_probe(record), bool(record.of_kind(Kind.PROBE_FOUND))
+    for probe, row in rows.items():
+        count = copies.get(probe, 0)
+        row.update(attempts=attempts[probe], queued=probe in queued, copies=count if read else None,
+                   outcome=_outcome(row["taken_by"] is not None, count, read))
+    return list(rows.values())
+
+
+def _outcome(taken: bool, copies: int, read: bool) -> str:
+    if not taken:
+        return "never taken"
+    if not read:
+        return "not read"
+    return {0: "lost", 1: "delivered once"}.get(copies, "duplicated")
 
 
 def failover_seconds(record: Record) -> float | None:

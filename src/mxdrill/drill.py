@@ -17,24 +17,19 @@ from dataclasses import dataclass, field
 import pytest
 
 from mxdrill import dnscheck, pending, smtp
+from mxdrill.checker import first_ten
 from mxdrill.faults import Faults, Nemesis
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
 from mxdrill.inventory import Inventory
+from mxdrill.load import SEQUENCE_BASE, LoadSettings, LoadStream
 from mxdrill.locks import LocalLock, check_host_lock, release_host_lock, take_host_lock
 from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
 from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.store import MailboxScan
-from mxdrill.waiting import poll_until, wait_for
-
-def first_ten(items: list[str], separator: str = ", ") -> str:
-    """A failure of 1,000 probes stays one readable line: the first ten, then how many more (the
-    history and the report keep every one)."""
-    shown = separator.join(items[:10])
-    return shown + (f"{separator}… and {len(items) - 10} more" if len(items) > 10 else "")
-
+from mxdrill.waiting import WaitTimeout, poll_until, wait_for
 
 Deliver = Callable[[smtp.Probe, list[smtp.MxTarget]], Awaitable[smtp.Delivery]]
 
@@ -110,6 +105,8 @@ class Drill:
     local_lock: LocalLock | None = None
     locked: list[str] = field(default_factory=list)  # hosts whose drill lock this drill holds
     started: float = field(default_factory=time.monotonic)
+    load: LoadSettings | None = None  # --load: a stream of probes through the whole drill
+    load_stream: LoadStream | None = None
     _sequence: int = 0
 
     # --- the hosts and the step order ---------------------------------------------------------
@@ -226,6 +223,49 @@ class Drill:
         for delivery in deliveries:
             self._record(delivery)
         return deliveries
+
+    # --- the load stream ------------------------------------------------------------------------
+
+    def start_load(self) -> None:
+        """Start the --load stream (once): its probes go out while the drill's steps go on."""
+        if self.load is None or self.load_stream is not None:
+            return
+        recipients = self.inventory.recipients
+
+        def make(number: int) -> smtp.Probe:
+            return smtp.make_probe(self.run_id, SEQUENCE_BASE + number, recipients[number % len(recipients)],
+                                   smtp.HARNESS_SENDER, "load")
+
+        def sent(probe: smtp.Probe) -> None:
+            self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase="load", via="harness")
+
+        self.load_stream = LoadStream(self.load, make, self.deliver, lambda: self.targets, sent, self._record)
+        self.record.append(Kind.PHASE_END, name="load-start", plan=self.load.describe())
+        self.load_stream.start()
+
+    def await_load_share(self, fraction: float) -> None:
+        """Before the fault (a third) and before the heal (two thirds): so the stream spans the outage."""
+        stream = self.load_stream
+        if stream is None:
+            return
+        remaining = max(self.inventory.drill_deadline - (time.monotonic() - self.started), 1.0)
+        wait_for(lambda: stream.share_sent(fraction), remaining,
+                 f"{fraction:.0%} of the {stream.settings.count} load probes to be sent")
+
+    def finish_load(self, deadline: float) -> None:
+        """Wait until every load probe was sent and taken by an MX (or refused for good); then stop the stream."""
+        stream = self.load_stream
+        if stream is None:
+            return
+        ended = stream.finish(deadline)
+        stream.stop()
+        if not ended:
+            raise WaitTimeout(f"the load stream did not end within {deadline:g}s: {stream.sent} of "
+                              f"{stream.settings.count} probes sent, {stream.settled} taken or refused")
+
+    def stop_load(self) -> None:
+        if self.load_stream is not None:
+            self.load_stream.stop()
 
     def _record(self, delivery: smtp.Delivery) -> None:
         roles = {self.scenario.primary.name: "primary", self.scenario.backup.name: "backup"}

@@ -18,12 +18,13 @@ import pytest
 import testinfra.host
 
 from mxdrill import inventory as inventory_module
-from mxdrill import pending, report, site, steps
+from mxdrill import pending, report, site, smtp, steps
 from mxdrill.collection import add_packaged_suites
 from mxdrill.drill import Drill
 from mxdrill.faults import Nemesis
 from mxdrill.history import History, Kind
 from mxdrill.interlock import disruption_allowed
+from mxdrill.load import MAX_LOAD, LoadSettings
 from mxdrill.locks import LocalLock
 from mxdrill.mailhost import MailHost, mail_hosts
 from mxdrill.plan import plan_lines
@@ -37,6 +38,7 @@ INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()  # the firs
 FLEET_KEY = pytest.StashKey[inventory_module.Fleet]()
 HISTORY_KEY = pytest.StashKey[History]()
 MODES_KEY = pytest.StashKey[tuple[str, ...]]()  # the fault modes this run drills
+LOAD_KEY = pytest.StashKey[LoadSettings | None]()  # the load stream each drill sends (--load), or None
 REPORT_DIR_KEY = pytest.StashKey[Path]()
 FLAGS_KEY = pytest.StashKey[list[str]]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
@@ -61,6 +63,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                         help="the inventory (Ansible YAML) declaring the MX hosts; default: ini mxdrill_hosts or hosts.yml")
     group.addoption("--probes", dest="mxdrill_probes", type=int, default=None, metavar="N",
                     help="probe mails per phase (default: ini mxdrill_probes or 3)")
+    group.addoption("--load", dest="mxdrill_load", default=None, metavar="N",
+                    help="also send a stream of N probes through each drill: a third before the fault, a third during, "
+                         "a third after (default: ini mxdrill_load or 0, none)")
+    group.addoption("--rate", dest="mxdrill_rate", default=None, metavar="R",
+                    help="the load stream's probes per second (default: ini mxdrill_rate, or as fast as the concurrency allows)")
+    group.addoption("--concurrency", dest="mxdrill_concurrency", default=None, metavar="N",
+                    help=f"SMTP connections open at once to one MX, like an MTA's destination concurrency "
+                         f"(default: ini mxdrill_concurrency or {smtp.MX_CONCURRENCY})")
     group.addoption("--faults", dest="mxdrill_faults", default=None, metavar="MODES",
                     help=f"fault modes to drill, comma-separated ({', '.join(MODES)}); default: ini mxdrill_faults or stop")
     group.addoption("--keep-probes", dest="mxdrill_keep_probes", action="store_true", default=False,
@@ -79,6 +89,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("mxdrill_require_drill", "exit non-zero unless every drill ran its failover and passed", type="bool", default=False)
     parser.addini("mxdrill_hosts", "default inventory path", default="hosts.yml")
     parser.addini("mxdrill_probes", "probe mails per phase", default="3")
+    parser.addini("mxdrill_load", "load-stream probes per drill (0: none)", default="0")
+    parser.addini("mxdrill_rate", "load-stream probes per second (empty: as fast as allowed)", default="")
+    parser.addini("mxdrill_concurrency", "SMTP connections open at once to one MX", default=str(smtp.MX_CONCURRENCY))
     parser.addini("mxdrill_faults", "fault modes to drill, comma-separated", default=",".join(DEFAULT_MODES))
     parser.addini("mxdrill_reports", "report directory", default="reports")
 
@@ -105,8 +118,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     probes = probes_setting(config)  # a usage error now, not an INTERNALERROR or a silent default later
     modes = config.stash[MODES_KEY] = faults_setting(config)
+    config.stash[LOAD_KEY] = load_setting(config)
     if config.getoption("mxdrill_dry_run"):
-        print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes, modes)), flush=True)
+        print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes, modes, config.stash[LOAD_KEY])), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
     _translate_sigterm()
     set_progress_sink(lambda line: config.get_terminal_writer().line(f"  mxdrill: {line}", cyan=True))
@@ -342,19 +356,45 @@ def faults_setting(config: pytest.Config) -> tuple[str, ...]:
         raise pytest.UsageError(f"{error}; known: {', '.join(MODES)}, e.g. --faults stop,kill") from None
 
 
+def _setting(config: pytest.Config, name: str, flag: str) -> tuple[str, str]:
+    """(text, where): the command line's value, else the ini's, and how to name it in an error."""
+    option = config.getoption(name)
+    return (str(option).strip(), flag) if option is not None else (str(config.getini(name)).strip(), f"ini {name}")
+
+
+def _whole(text: str, where: str, low: int, high: int, what: str, example: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high)) and low <= int(text) <= high):
+        raise pytest.UsageError(f"{where}: expected {what}, {low} to {high}, got {text!r}; e.g. {example}")
+    return int(text)
+
+
+def load_setting(config: pytest.Config) -> LoadSettings | None:
+    """--load / --rate / --concurrency (else their ini keys): the load stream, or None; a bad value is one
+    usage line (exit 4). The concurrency also bounds the phases' probes: it is the harness's MTA policy."""
+    count = _whole(*_setting(config, "mxdrill_load", "--load"), 0, MAX_LOAD, "a whole number of load probes", "--load 1000")
+    concurrency = _whole(*_setting(config, "mxdrill_concurrency", "--concurrency"), 1, 500,
+                         "a whole number of connections per MX", "--concurrency 20")
+    smtp.MX_CONCURRENCY = concurrency
+    rate_text, rate_where = _setting(config, "mxdrill_rate", "--rate")
+    rate = None
+    if rate_text:
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            rate = -1.0
+        if not 0.1 <= rate <= 10_000:
+            raise pytest.UsageError(f"{rate_where}: expected probes per second, 0.1 to 10,000, got {rate_text!r}; e.g. --rate 50")
+    return LoadSettings(count, rate, concurrency) if count else None
+
+
 def probes_setting(config: pytest.Config) -> int:
     """--probes, else ini mxdrill_probes: a positive integer, or a one-line usage error (exit 4).
 
     `--probes 0` used to become the default 3 (0 is falsy) and `-3` was taken; `three` in the ini
     was a traceback. Each is now refused with what to write instead.
     """
-    option = config.getoption("mxdrill_probes")
-    raw, where = (option, "--probes") if option is not None else (config.getini("mxdrill_probes"), "ini mxdrill_probes")
-    text = str(raw).strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= MAX_PROBES):
-        raise pytest.UsageError(f"{where}: expected a whole number of probe mails per phase, 1 to {MAX_PROBES}, "
-                                f"got {text!r}; e.g. --probes 3")
-    return int(text)
+    return _whole(*_setting(config, "mxdrill_probes", "--probes"), 1, MAX_PROBES,
+                  "a whole number of probe mails per phase", "--probes 3")
 
 
 @pytest.fixture(scope="session")
@@ -391,9 +431,11 @@ def drill(
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
     state = Drill(scenario, inventory, fleet_hosts[scenario.domain], record, drill_id, nemesis, probes_per_phase,
-                  local_lock=drill_locks[scenario.domain], run_cursors=run_cursors)
+                  local_lock=drill_locks[scenario.domain], run_cursors=run_cursors,
+                  load=request.config.stash.get(LOAD_KEY, None))
 
     def heal_everything() -> None:
+        state.stop_load()  # no probe goes out after the drill: heals, scans and cleanup see the final set
         problems = nemesis.heal_all()
         if problems:  # the hosts' drill locks stay: no other drill may start on a primary left down
             pytest.fail("; ".join(problems), pytrace=False)

@@ -2,14 +2,16 @@
 
 summary.md and a self-contained summary.html (verdict first, phases, probe ledger, per-host evidence,
 an inline-SVG timeline), summary.json (machine-readable, also used to compare with the previous run),
-the inventory with secrets removed and the Postfix version of each MX. history.jsonl is written
+ledger.csv (every probe of every drill: stage, taker, attempts, copies, outcome), the inventory with secrets removed and the Postfix version of each MX. history.jsonl is written
 through during the run by History and junit.xml by pytest. Writing a report never hides the verdict:
 the caller catches and prints failures here, and the history already on disk is never rewritten.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +203,8 @@ def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, 
     lines = [f"# mxdrill: {overall(results)}", "", f"Inventory: `{inventory_name}`", ""]
     lines += [f"> ⚠ {flag}" for flag in flags] + ([""] if flags else [])
     lines += matrix_markdown(results)
+    if any(r.ledger.get("sent") for r in results):
+        lines += ["Every probe, one row each (stage, taker, attempts, copies, outcome): `ledger.csv`.", ""]
     lines += preflight or []
     for result in results:
         lines += [
@@ -354,9 +358,22 @@ def write_reports(report_dir: Path, history: History, name: str, key: str, hosts
     (report_dir / "summary.md").write_text(markdown(drills, flags, name, shown, phase_list, preflight_markdown(history)))
     (report_dir / "summary.html").write_text(
         html_page(drills, flags, name, shown, timeline_svg(history, hosts), phase_list, preflight_html(history)))
+    (report_dir / "ledger.csv").write_text(ledger_csv(history))
     (report_dir / "inventory.json").write_text(json.dumps(redacted, indent=2, default=str) + "\n")
     (report_dir / "versions.json").write_text(json.dumps(found_versions, indent=2) + "\n")
     return flags
+
+
+def ledger_csv(history: History) -> str:
+    """Every probe of every drill, one row each (checker.LEDGER_COLUMNS after the drill's id): the full
+    ledger a large run's failure messages only count."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["drill", *checker.LEDGER_COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    for scenario in history.scenarios():
+        for row in checker.probe_ledger(history.record(scenario)):
+            writer.writerow({"drill": scenario, **row})
+    return out.getvalue()
 
 
 class MergeError(Exception):

@@ -21,6 +21,7 @@ from mxdrill.faults import DeadManArmed, shown
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
+from mxdrill.load import LoadSettings
 from mxdrill.locks import DrillLocked
 from mxdrill.mailhost import MailHost
 from mxdrill.pending import PendingError
@@ -40,6 +41,7 @@ class PlanContext:
     scenario: Scenario
     probes: int
     hosts: dict[str, MailHost]
+    load: LoadSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
     """With the primary up, it takes every probe of the phase (first by MX priority) and delivers it."""
     def run(drill: Drill, report: Report) -> None:
         primary = drill.scenario.primary.name
+        if phase == "before":
+            drill.start_load()
         takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in drill.send(phase)}
         others = {token: taker for token, taker in takers.items() if taker != primary}
         assert not others, (f"{len(others)} of {len(takers)} probes not taken by {primary}: "
@@ -85,6 +89,7 @@ def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
 
 
 def inject_fault(drill: Drill, report: Report) -> None:
+    drill.await_load_share(1 / 3)
     drill.inject_fault()
 
 
@@ -107,13 +112,16 @@ def backup_shows_probes(drill: Drill, report: Report) -> None:
 
 
 def heal_and_drain(drill: Drill, report: Report) -> None:
+    drill.await_load_share(2 / 3)
     seconds = drill.heal_and_drain(drill.inventory.drain_deadline)
     drill.record.append(Kind.PHASE_END, name="drain", seconds=seconds)
     report("drain_seconds", checker.drain_seconds(drill.record))
 
 
 def delivered_once(drill: Drill, report: Report) -> None:
-    """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location."""
+    """Seed 003 Problème 3: counted by Message-Id over every distinct mailbox location (the load stream's
+    probes too, once it has ended)."""
+    drill.finish_load(drill.inventory.drain_deadline)
     drill.await_delivered(drill.inventory.drain_deadline)
     drill.record_found()
     for name, value in checker.ledger(drill.record).items():
@@ -166,7 +174,8 @@ STEPS: list[Step] = [
          (), False, check_preflight, plan_preflight),
     Step("before", "test_primary_takes_probes_while_up", "the primary takes probes while up",
          ("preflight",), False, primary_takes("before"),
-         lambda c: f"{c.probes} probes by MX priority (expected: {c.scenario.primary.name} takes them)"),
+         lambda c: (f"{c.probes} probes by MX priority (expected: {c.scenario.primary.name} takes them)"
+                    + (f"; start the stream of {c.load.describe()}" if c.load else ""))),
     Step("stopped", "test_stop_primary", "fault the primary",
          ("preflight", "before"), True, inject_fault, plan_fault, healed_by="drained"),
     Step("outage", "test_backup_accepts_probes_during_outage", "the backup accepts probes during the outage",

@@ -103,7 +103,7 @@ def test_the_shared_store_seen_from_two_mxs_counts_once() -> None:
     assert verdict.status == "pass", verdict.detail
     assert checker.ledger(record) == {
         "sent": 3, "accepted_by_primary": 1, "accepted_by_backup": 2, "rejected": 0,
-        "delivered_once": 3, "lost": 0, "duplicated": 0, "over_tls": 0,
+        "delivered_once": 3, "lost": 0, "duplicated": 0, "over_tls": 0, "queued": 0,
     }
 
 
