@@ -192,6 +192,13 @@ def drain_seconds(record: Record) -> float | None:
     return max(max(delivered.values()) - start, 0.0)
 
 
+def vip_seconds(record: Record, what: str) -> float | None:
+    """Seconds until the VIP was held by the expected host alone: `takeover` (by the backup, after the
+    fault) or `return` (by the primary, after the heal); None if that never happened."""
+    ends = [e for e in record.of_kind(Kind.PHASE_END) if e.data.get("name") == f"vip-{what}"]
+    return float(ends[-1].data["seconds"]) if ends else None
+
+
 def step_outcomes(record: Record) -> dict[str, str]:
     """Step → outcome: the call's outcome, or else the first setup/teardown that did not pass (a skip)."""
     outcomes: dict[str, str] = {}

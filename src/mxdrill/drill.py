@@ -18,7 +18,8 @@ import pytest
 
 from mxdrill import dnscheck, pending, smtp
 from mxdrill.checker import first_ten
-from mxdrill.faults import Faults, Nemesis
+from mxdrill.faults import Faults, Nemesis, vip
+from mxdrill.faults.modes import MTA_STAYS_UP, FaultTargets
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
 from mxdrill.inventory import Inventory
@@ -62,11 +63,12 @@ class QueuedProbe:
 class BackupEvidence:
     """What the backup's log and queue show of the probes it accepted during the outage."""
 
-    relays: bool
+    queues: bool  # the backup must hold them in its queue (it relays to a dead primary, or lost its store)
     not_in_log: list[str] = field(default_factory=list)
     not_deferred: list[str] = field(default_factory=list)
     not_queued: list[str] = field(default_factory=list)
     not_in_mailbox: list[str] = field(default_factory=list)
+    outside_store: dict[str, str] = field(default_factory=dict)  # token -> path written off the shared store
     queued: list[QueuedProbe] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -83,6 +85,9 @@ class BackupEvidence:
             found.append(f"queue (postqueue -j) lacks {listed(self.not_queued)}")
         if self.not_in_mailbox:
             found.append(f"delivers itself but these probes are in no mailbox: {listed(self.not_in_mailbox)}")
+        if self.outside_store:
+            found.append(f"wrote probes onto its own disk while the shared store was gone (seed 003 Problème 3; "
+                         f"make the mount point unwritable to vmail so it defers): {listed(sorted(self.outside_store))}")
         return found
 
 
@@ -216,8 +221,10 @@ class Drill:
         for probe in probes:
             self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via="harness")
 
+        targets = self.outage_targets() if phase == "outage" else self.targets
+
         async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(self.deliver(p, self.targets) for p in probes))
+            return await asyncio.gather(*(self.deliver(p, targets) for p in probes))
 
         deliveries = asyncio.run(send_all())
         for delivery in deliveries:
@@ -280,12 +287,65 @@ class Drill:
 
     # --- the fault ----------------------------------------------------------------------------
 
+    @property
+    def backup_queues(self) -> bool:
+        """Whether the backup must hold the outage's probes in its queue: it relays to a primary that
+        takes no mail (not under `vip`: the primary's MTA still runs), or its store is gone (`storage`)."""
+        relaying = self.backup_role == "relays" and self.scenario.fault not in MTA_STAYS_UP
+        return relaying or self.scenario.fault == "storage"
+
+    def fault_refusal(self) -> str | None:
+        """Why this scenario's fault cannot be done on these hosts (the step is skipped, saying so), or None."""
+        fault, backup = self.scenario.fault, self.scenario.backup.name
+        if fault == "storage" and self.backup_role == "relays":
+            return (f"{backup} relays {self.inventory.domain} and delivers into no store: the storage fault "
+                    f"needs a backup that delivers into the shared store itself")
+        if fault == "vip":
+            if self.inventory.vip is None:
+                return f"{self.inventory.domain} declares no mxdrill_vip (the keepalived address)"
+            held = vip.holders([h.remote for h in self.hosts.values()], self.inventory.vip)
+            if held != [self.scenario.primary.name]:
+                return (f"the VIP {self.inventory.vip} is held by {', '.join(held) or 'no MX'}, not by the primary "
+                        f"{self.scenario.primary.name} alone: heal keepalived first")
+        return None
+
     def inject_fault(self) -> None:
         """Take down every host of the scenario; the nemesis registers each heal before any harm."""
         self.lock_hosts()
-        self.fault = build_fault(self.scenario.fault, [self.hosts[h.name] for h in self.scenario.down],
-                                 self.inventory.mta_settle)
+        self.fault = build_fault(self.scenario.fault, FaultTargets(
+            [self.hosts[h.name] for h in self.scenario.down], self.backup, self.inventory.mta_settle, self.inventory.vip))
         self.nemesis.inject(self.fault)
+        if self.scenario.fault == "vip":
+            self.await_vip_holder(self.backup.name, "takeover")
+
+    def vip_holders(self) -> list[str]:
+        assert self.inventory.vip is not None
+        return vip.holders([h.remote for h in self.hosts.values()], self.inventory.vip)
+
+    def await_vip_holder(self, expected: str, what: str) -> float:
+        """Until `expected`, and it alone, holds the VIP (split brain is a failure); its seconds are recorded."""
+        seen: list[list[str]] = []
+
+        def held_by_expected_alone() -> bool:
+            seen.append(self.vip_holders())
+            return seen[-1] == [expected]
+
+        held, waited = poll_until(held_by_expected_alone, self.inventory.mta_settle, f"the VIP to move to {expected}", 0.05)
+        self.record.append(Kind.WAIT, host=expected, what=f"vip {what}", seconds=waited)
+        if held:
+            self.record.append(Kind.PHASE_END, name=f"vip-{what}", seconds=waited, holders=seen[-1])
+        else:
+            both = " (split brain: senders reach either)" if len(seen[-1]) > 1 else ""
+            raise WaitTimeout(f"after {waited:.1f}s the VIP {self.inventory.vip} is held by "
+                              f"{', '.join(seen[-1]) or 'no host'}{both}, not by {expected} alone")
+        return waited
+
+    def outage_targets(self) -> list[smtp.MxTarget]:
+        """Where the outage's probes go: the MXs as a sender finds them, or under `vip` the VIP itself."""
+        if self.scenario.fault != "vip" or self.inventory.vip is None:
+            return self.targets
+        holder = ",".join(self.vip_holders()) or "?"
+        return [smtp.MxTarget(0, self.inventory.vip, self.inventory.vip, holder)]
 
     def heal_and_drain(self, deadline: float) -> float:
         """Heal the fault, flush the backup, wait until its queue holds no probe and every probe is in a mailbox."""
@@ -293,7 +353,9 @@ class Drill:
         self.nemesis.heal(self.fault)
         self.release()
         healed = time.monotonic()
-        if self.backup_role == "relays":
+        if self.scenario.fault == "vip":
+            self.await_vip_holder(self.scenario.primary.name, "return")
+        if self.backup_role == "relays" or self.backup_queues:
             self.backup.mta.flush()
         ours = set(self.taken_by_backup().values())
         wanted = set(self.sent())
@@ -313,15 +375,18 @@ class Drill:
         sent = self.sent("outage")
         expected = {queue_id: token for token, queue_id in self.taken_by_backup("outage").items()}
         trails = trails_by_message_id(self.backup.mta.parse_log(self.backup.log.lines_since(self.cursors[self.backup.name])))
-        evidence = BackupEvidence(relays=self.backup_role == "relays")
+        evidence = BackupEvidence(queues=self.backup_queues)
         for token in expected.values():
             probe_trails = trails.get(sent[token], [])
             evidence.lines += [e.raw for t in probe_trails for e in t.events if e.message_id or e.status]
             if not any(t.accepted for t in probe_trails):
                 evidence.not_in_log.append(token)
-            if evidence.relays and not any(t.with_status("deferred") for t in probe_trails):
+            if evidence.queues and not any(t.with_status("deferred") for t in probe_trails):
                 evidence.not_deferred.append(token)
-        if evidence.relays:
+        if self.scenario.fault == "storage":  # what it wrote where its store should be, on its own disk
+            scan = self.backup.store.scan(self.run_id)
+            evidence.outside_store = {token: scan.paths[token][0] for token in scan.copies if token in expected.values()}
+        if evidence.queues:
             queue: dict[str, QueuedMessage] = {m.queue_id: m for m in self.backup.mta.queue()}
             for queue_id, token in expected.items():
                 entry = queue.get(queue_id)
@@ -339,15 +404,18 @@ class Drill:
         """Until the backup's log (and queue) show every outage probe, or the deadline; the last look is recorded."""
         seen: list[BackupEvidence] = []
 
-        def complete() -> bool:
+        def complete() -> bool:  # or hopeless: a probe written off the shared store stays there
             seen.append(self.backup_evidence())
-            return not seen[-1].problems()
+            return not seen[-1].problems() or bool(seen[-1].outside_store)
 
         _, waited = poll_until(complete, deadline, f"{self.backup.name}'s queue and log to show the probes", 0.1)
         self.record.append(Kind.WAIT, host=self.backup.name, what="backup queue/log evidence", seconds=waited)
         evidence = seen[-1]
         for line in evidence.lines:
             self.record.append(Kind.EVIDENCE, host=self.backup.name, line=line)
+        for token, path in evidence.outside_store.items():  # the checker counts it as a copy off the home store
+            self.record.append(Kind.PROBE_FOUND, probe=token, host=self.backup.name, count=1, path=path,
+                               location=f"{self.backup.name}:{self.scenario.backup.mailbox_base} (local: the shared store was unmounted)")
         for queued in evidence.queued:
             self.record.append(Kind.PROBE_QUEUED, probe=queued.token, host=self.backup.name,
                                queue_id=queued.queue_id, queue_name=queued.queue_name, reason=queued.reason)

@@ -118,6 +118,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     probes = probes_setting(config)  # a usage error now, not an INTERNALERROR or a silent default later
     modes = config.stash[MODES_KEY] = faults_setting(config)
+    if "vip" in modes and not any(domain.vip for domain in fleet.domains):
+        raise pytest.UsageError(f"--faults vip: no domain of {path} declares mxdrill_vip (its keepalived address): "
+                                "declare it, or leave vip out of the fault modes")
     config.stash[LOAD_KEY] = load_setting(config)
     if config.getoption("mxdrill_dry_run"):
         print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes, modes, config.stash[LOAD_KEY])), flush=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxdrill.faults.modes import DEFAULT_MODES, MODES
+from mxdrill.faults.modes import DEFAULT_MODES, FIRST_BACKUP_ONLY, MODES
 from mxdrill.inventory import Host, Inventory
 
 
@@ -28,11 +28,16 @@ class Scenario:
 
 
 def scenarios(inventory: Inventory, modes: tuple[str, ...] = DEFAULT_MODES) -> list[Scenario]:
-    """One scenario per backup and fault mode, backups in the order senders try them."""
+    """One scenario per backup and fault mode, backups in the order senders try them.
+
+    `vip` is drilled once per domain that declares a VIP, with the first backup: VRRP moves the address
+    between the primary and it, and taking more hosts down would not move it anywhere else.
+    """
     found = []
     for index, backup in enumerate(inventory.backups):
         down = (inventory.primary, *inventory.backups[:index])
-        found += [Scenario(inventory.primary, backup, mode, down, inventory.domain) for mode in modes]
+        found += [Scenario(inventory.primary, backup, mode, down, inventory.domain) for mode in modes
+                  if mode not in FIRST_BACKUP_ONLY or (index == 0 and inventory.vip is not None)]
     return found
 
 

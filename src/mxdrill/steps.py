@@ -17,7 +17,8 @@ import pytest
 
 from mxdrill import checker, dnscheck
 from mxdrill.drill import Drill, first_ten
-from mxdrill.faults import DeadManArmed, shown
+from mxdrill.faults import DeadManArmed, Faults, shown
+from mxdrill.faults.modes import FaultTargets
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
@@ -89,8 +90,13 @@ def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
 
 
 def inject_fault(drill: Drill, report: Report) -> None:
+    refusal = drill.fault_refusal()
+    if refusal is not None:
+        pytest.skip(f"{drill.scenario.fault} fault not run: {refusal}")
     drill.await_load_share(1 / 3)
     drill.inject_fault()
+    if drill.scenario.fault == "vip":
+        report("vip_takeover_seconds", checker.vip_seconds(drill.record, "takeover"))
 
 
 def backup_accepts(drill: Drill, report: Report) -> None:
@@ -146,8 +152,13 @@ def plan_preflight(c: PlanContext) -> str:
             f"a foreign and an unknown recipient at {backup.name}; `postconf -h` on both and mount of {backup.mailbox_base}")
 
 
+def planned_fault(c: PlanContext) -> Faults:
+    return build_fault(c.scenario.fault, FaultTargets([c.hosts[h.name] for h in c.scenario.down],
+                                                      c.hosts[c.scenario.backup.name], vip=c.inventory.vip))
+
+
 def plan_fault(c: PlanContext) -> str:
-    fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
+    fault = planned_fault(c)
     window = c.inventory.deadman_window
     return "; ".join(
         f"on {part.host}: arm dead-man's switch (after {window:g}s: `{shown(part.heal_command())}`), "
@@ -155,7 +166,7 @@ def plan_fault(c: PlanContext) -> str:
 
 
 def plan_heal(c: PlanContext) -> str:
-    fault = build_fault(c.scenario.fault, [c.hosts[h.name] for h in c.scenario.down])
+    fault = planned_fault(c)
     heals = "; ".join(f"`{shown(part.heal_command())}` on {part.host}" for part in reversed(fault.parts))
     return (f"heal on {', '.join(h.name for h in c.scenario.down)}: {heals}; cancel the dead-man's switch; "
             f"on {c.scenario.backup.name}: `postqueue -f`; wait ≤ {c.inventory.drain_deadline:g}s for the drain")

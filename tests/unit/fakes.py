@@ -119,9 +119,10 @@ class FakeMta:
         if self.role == "delivers":
             self.world.mailbox[message_id.split("@")[0]] += 1
             self._log(f"{queue_id}: to=<probe@example.test>, relay=virtual, status=sent (delivered to maildir)")
-        else:
+        else:  # a relay tries the primary at once, and queues only when it is down
             self.queued[queue_id] = message_id
             self._log(f"{queue_id}: to=<probe@example.test>, relay=none, status=deferred (connect to primary: refused)")
+            self.flush()
         return queue_id
 
     def _log(self, text: str) -> None:

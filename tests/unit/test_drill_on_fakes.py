@@ -98,3 +98,26 @@ def test_a_lost_probe_fails_the_exactly_once_step_naming_it(tmp_path: Path) -> N
     world.inventory = world.inventory.model_copy(update={"drain_deadline": 0.2})
     with pytest.raises(AssertionError, match="in no mailbox"):
         run_drill(world, history, scenario, 1, tmp_path)
+
+
+def test_a_load_stream_spans_the_fault_and_every_probe_of_it_is_accounted(tmp_path: Path) -> None:
+    from mxdrill.load import LoadSettings
+
+    world = World(lab_inventory(tmp_path, 1), ("mx2.example.test",))
+    history = History()
+    (scenario,) = scenarios(world.inventory)
+    record = history.record(scenario.id)
+    nemesis = Nemesis(record, pending.state_file(tmp_path / "hosts.yml"), "run-1", window=30)
+    drill = Drill(scenario, world.inventory, world.hosts, record, "run-1", nemesis, deliver=world.deliver,
+                  load=LoadSettings(90, rate=300.0, concurrency=4))
+    drill.prepare()
+    drill.targets = world.targets
+    drill.mark("preflight")
+    for step in STEPS[1:]:
+        run_step(step, drill, lambda name, value: None)
+    rows = checker.probe_ledger(record)
+    load = [r for r in rows if r["phase"] == "load"]
+    assert len(load) == 90 and {r["stage"] for r in load} == {"before", "during", "after"}
+    assert {r["taken_by"] for r in load if r["stage"] == "during"} == {"mx2.example.test"}
+    assert all(r["outcome"] == "delivered once" for r in rows)
+    assert checker.scenario_verdict(record).status == "pass"

@@ -119,3 +119,48 @@ def test_the_kill_fault_kills_only_a_live_master_named_by_postfixs_own_pid_file(
     (tmp_path / "pid" / "master.pid").write_text(f"{1:>10}\n")  # pid 1: never a Postfix master here
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env={"PATH": f"{fake}:/usr/bin:/bin"})
     assert result.returncode == 1 and "no Postfix master runs as pid 1 (its pid file is stale)" in result.stderr
+
+
+def test_the_storage_fault_unmounts_for_sure_and_heals_from_the_hosts_own_fstab(tmp_path: Path) -> None:
+    import subprocess
+
+    from mxdrill.faults import storage
+
+    harm, heal = storage.unmount_command("/var/mail/vhosts"), storage.mount_command("/var/mail/vhosts")
+    assert harm == "{ umount /var/mail/vhosts 2>/dev/null || umount -l /var/mail/vhosts; } && ! mountpoint -q /var/mail/vhosts"
+    assert heal == "mountpoint -q /var/mail/vhosts || mount /var/mail/vhosts; mountpoint -q /var/mail/vhosts"
+    # a heal whose mount fails (no fstab line, store unreachable) does not pass for a heal
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool, rc in (("mountpoint", 1), ("mount", 0)):
+        (fake / tool).write_text(f"#!/bin/sh\nexit {rc}\n")
+        (fake / tool).chmod(0o755)
+    result = subprocess.run(["sh", "-c", heal], env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert result.returncode == 1
+
+
+def test_the_vip_fault_stops_keepalived_the_hosts_way_and_its_heal_waits_out_the_old_process() -> None:
+    from mxdrill.faults import vip
+
+    assert vip.service_command("stop") == ("if [ -d /run/systemd/system ]; then systemctl stop keepalived; "
+                                           "else service keepalived stop; fi")
+    heal = vip.start_command()
+    assert heal.startswith("for _ in 1 2 3 4 5 6 7 8 9 10; do pidof keepalived >/dev/null && exit 0; ")
+    assert heal.endswith("sleep 0.5; done; pidof keepalived >/dev/null")
+    assert vip.holds_command("198.51.100.10") == "ip -o addr show to 198.51.100.10 | grep -q ."
+
+
+def test_each_mode_builds_its_faults_vip_from_the_primary_only_storage_as_a_stop_plus_the_backups_store() -> None:
+    from fakes import World
+
+    from mxdrill.faults.modes import MODES, FaultTargets, build
+    from mxdrill.inventory import load_inventory
+
+    hosts = World(load_inventory(Path(__file__).resolve().parents[2] / "hosts.yml")).hosts
+    primary, backup = hosts["mx1.example.test"], hosts["mx2.example.test"]
+    targets = FaultTargets([primary], backup, 5.0, "198.51.100.10")
+    assert [(p.name, p.host) for p in build("storage", targets).parts] == [("stop", primary.name), ("storage", backup.name)]
+    assert [(p.name, p.host) for p in build("vip", targets).parts] == [("vip", primary.name)]
+    assert set(MODES) == {"stop", "kill", "reject", "blackhole", "vip", "storage"}
+    with pytest.raises(ValueError, match="declare mxdrill_vip"):
+        build("vip", FaultTargets([primary], backup))

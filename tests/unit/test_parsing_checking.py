@@ -195,6 +195,6 @@ def test_a_failure_of_many_probes_is_one_line_with_the_count_and_the_first_ten()
     tokens = [f"p{n:03d}" for n in range(300)]
     assert first_ten(tokens) == ", ".join(tokens[:10]) + ", … and 290 more"
     assert first_ten(tokens[:3]) == "p000, p001, p002"
-    evidence = BackupEvidence(relays=True)
+    evidence = BackupEvidence(queues=True)
     evidence.not_queued = tokens
     assert evidence.problems() == [f"queue (postqueue -j) lacks 300: {', '.join(tokens[:10])}, … and 290 more"]

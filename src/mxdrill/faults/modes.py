@@ -1,29 +1,68 @@
 """The fault modes a drill can run, by name: adding a mode is one entry here.
 
-Each mode makes the host fault for one host from that host's seams and the time the MTA is given to
-stop or start (the inventory's `mxdrill_mta_settle`); a scenario's fault applies
-the mode to every host it takes down (the primary, and the backups preferred over the one under
-test), as one composed `Faults`.
+A mode makes a scenario's host faults from the scenario's hosts (`FaultTargets`): the hosts it takes
+down (the primary, and the backups preferred over the one under test), the backup under test, the
+time the MTA is given to stop or start (the inventory's `mxdrill_mta_settle`) and the domain's VIP.
+Most modes do the same harm to every host taken down; `vip` takes the address from the primary only,
+and `storage` adds the loss of the shared store on the backup to a stopped primary. The result is one
+composed `Faults`, done in order and healed in reverse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mxdrill.faults import Faults, HostFault
 from mxdrill.faults.firewall import FirewallSmtp
 from mxdrill.faults.kill import KillMaster
 from mxdrill.faults.stop import StopService
+from mxdrill.faults.storage import StorageLoss
+from mxdrill.faults.vip import VipLoss
 from mxdrill.mailhost import MailHost
 
-MODES: dict[str, Callable[[MailHost, float], HostFault]] = {
-    "stop": lambda host, settle: StopService(host.remote, host.mta, settle_seconds=settle),
-    "kill": lambda host, settle: KillMaster(host.remote, host.mta, settle_seconds=settle),
-    "reject": lambda host, settle: FirewallSmtp(host.remote, "reject", name="reject"),
-    "blackhole": lambda host, settle: FirewallSmtp(host.remote, "drop", name="blackhole"),
+
+@dataclass(frozen=True)
+class FaultTargets:
+    down: list[MailHost]  # the primary first
+    backup: MailHost
+    settle: float = StopService.settle_seconds
+    vip: str | None = None
+
+
+Mode = Callable[[FaultTargets], list[HostFault]]
+
+
+def _each_down(make: Callable[[MailHost, float], HostFault]) -> Mode:
+    return lambda t: [make(host, t.settle) for host in t.down]
+
+
+def _stop(t: FaultTargets) -> list[HostFault]:
+    return [StopService(h.remote, h.mta, settle_seconds=t.settle) for h in t.down]
+
+
+def _vip(t: FaultTargets) -> list[HostFault]:
+    if t.vip is None:
+        raise ValueError("the vip fault needs the domain's keepalived address: declare mxdrill_vip")
+    return [VipLoss(t.down[0].remote, t.vip, t.settle)]
+
+
+def _storage(t: FaultTargets) -> list[HostFault]:
+    return [*_stop(t), StorageLoss(t.backup.remote, t.backup.host.mailbox_base)]
+
+
+MODES: dict[str, Mode] = {
+    "stop": _stop,
+    "kill": _each_down(lambda host, settle: KillMaster(host.remote, host.mta, settle_seconds=settle)),
+    "reject": _each_down(lambda host, settle: FirewallSmtp(host.remote, "reject", name="reject")),
+    "blackhole": _each_down(lambda host, settle: FirewallSmtp(host.remote, "drop", name="blackhole")),
+    "vip": _vip,
+    "storage": _storage,
 }
 DEFAULT_MODES = ("stop",)  # what a drill runs unless --faults / ini mxdrill_faults say otherwise
+MTA_STAYS_UP = frozenset({"vip"})  # the primary's MTA still takes mail: the backup need not queue it
+FIRST_BACKUP_ONLY = frozenset({"vip"})  # VRRP runs between the primary and its first backup
 
 
-def build(mode: str, hosts: list[MailHost], settle: float = StopService.settle_seconds) -> Faults:
-    return Faults([MODES[mode](host, settle) for host in hosts])
+def build(mode: str, targets: FaultTargets) -> Faults:
+    return Faults(MODES[mode](targets))
