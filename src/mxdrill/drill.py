@@ -29,6 +29,7 @@ from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
 from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
+from mxdrill.sender import SenderPath
 from mxdrill.store import MailboxScan
 from mxdrill.waiting import WaitTimeout, poll_until, wait_for
 
@@ -110,6 +111,8 @@ class Drill:
     local_lock: LocalLock | None = None
     locked: list[str] = field(default_factory=list)  # hosts whose drill lock this drill holds
     started: float = field(default_factory=time.monotonic)
+    via_sender: SenderPath | None = None  # --via sender: the sender host's MTA as a second probe path
+    vias: tuple[str, ...] = ("harness",)  # the paths each phase's probes take (--via)
     load: LoadSettings | None = None  # --load: a stream of probes through the whole drill
     load_stream: LoadStream | None = None
     _sequence: int = 0
@@ -211,20 +214,28 @@ class Drill:
 
     # --- probes -------------------------------------------------------------------------------
 
-    def send(self, phase: str) -> list[smtp.Delivery]:
-        """Send this phase's probes concurrently, each trying MX after MX like an MTA; record every outcome."""
-        probes = []
-        for _ in range(self.probes_per_phase):
-            self._sequence += 1
-            recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
-            probes.append(smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase))
-        for probe in probes:
-            self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via="harness")
+    def path(self, via: str) -> Deliver:
+        """The probe path by name: the harness's own SMTP client, or the declared sender host's MTA."""
+        if via == "sender":
+            assert self.via_sender is not None, "--via sender needs a declared mxdrill_sender host"
+            return self.via_sender.deliver
+        return self.deliver
 
+    def send(self, phase: str) -> list[smtp.Delivery]:
+        """Send this phase's probes concurrently along every path (--via), each trying MX after MX like an
+        MTA; record every outcome."""
+        probes: list[tuple[smtp.Probe, Deliver]] = []
+        for via in self.vias:
+            for _ in range(self.probes_per_phase):
+                self._sequence += 1
+                recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
+                probe = smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase)
+                self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via=via)
+                probes.append((probe, self.path(via)))
         targets = self.outage_targets() if phase == "outage" else self.targets
 
         async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(self.deliver(p, targets) for p in probes))
+            return await asyncio.gather(*(deliver(p, targets) for p, deliver in probes))
 
         deliveries = asyncio.run(send_all())
         for delivery in deliveries:

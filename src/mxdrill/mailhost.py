@@ -18,6 +18,7 @@ from mxdrill.logs.journald import JournalLog
 from mxdrill.mta import Mta
 from mxdrill.mta.postfix import Postfix
 from mxdrill.remote import Remote, Sessions
+from mxdrill.sender import SenderPath
 from mxdrill.store import MailboxStore
 from mxdrill.store.maildir import MaildirStore
 
@@ -60,3 +61,12 @@ def log_source(host: Host, remote: Remote) -> LogSource:
     if host.log_source == "journald":
         return JournalLog(remote)
     return AutoLog(remote, host.mail_log)
+
+
+def sender_path(inventory: Inventory, sessions: Sessions) -> SenderPath | None:
+    """The declared sender host's MTA as a probe path (`--via sender`), or None when none is declared."""
+    host = inventory.sender
+    if host is None:
+        return None
+    remote = sessions[host]
+    return SenderPath(remote, Postfix(remote), log_source(host, remote), inventory.drain_deadline)

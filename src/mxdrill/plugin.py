@@ -26,7 +26,7 @@ from mxdrill.history import History, Kind
 from mxdrill.interlock import disruption_allowed
 from mxdrill.load import MAX_LOAD, LoadSettings
 from mxdrill.locks import LocalLock
-from mxdrill.mailhost import MailHost, mail_hosts
+from mxdrill.mailhost import MailHost, mail_hosts, sender_path
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
 from mxdrill.faults.modes import DEFAULT_MODES, MODES
@@ -38,7 +38,9 @@ INVENTORY_KEY = pytest.StashKey[inventory_module.Inventory | None]()  # the firs
 FLEET_KEY = pytest.StashKey[inventory_module.Fleet]()
 HISTORY_KEY = pytest.StashKey[History]()
 MODES_KEY = pytest.StashKey[tuple[str, ...]]()  # the fault modes this run drills
-LOAD_KEY = pytest.StashKey[LoadSettings | None]()  # the load stream each drill sends (--load), or None
+LOAD_KEY = pytest.StashKey[LoadSettings | None]()
+VIA_KEY = pytest.StashKey[tuple[str, ...]]()  # the probe paths (--via)
+VIAS = ("harness", "sender")  # the load stream each drill sends (--load), or None
 REPORT_DIR_KEY = pytest.StashKey[Path]()
 FLAGS_KEY = pytest.StashKey[list[str]]()
 SESSIONS_KEY = pytest.StashKey[Sessions]()
@@ -71,6 +73,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--concurrency", dest="mxdrill_concurrency", default=None, metavar="N",
                     help=f"SMTP connections open at once to one MX, like an MTA's destination concurrency "
                          f"(default: ini mxdrill_concurrency or {smtp.MX_CONCURRENCY})")
+    group.addoption("--via", dest="mxdrill_via", default=None, metavar="PATHS",
+                    help="how probes are sent, comma-separated: harness (mxdrill's own SMTP client), sender (handed to "
+                         "the declared mxdrill_sender host's MTA and followed in its log); default: ini mxdrill_via or harness")
     group.addoption("--faults", dest="mxdrill_faults", default=None, metavar="MODES",
                     help=f"fault modes to drill, comma-separated ({', '.join(MODES)}); default: ini mxdrill_faults or stop")
     group.addoption("--keep-probes", dest="mxdrill_keep_probes", action="store_true", default=False,
@@ -92,6 +97,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("mxdrill_load", "load-stream probes per drill (0: none)", default="0")
     parser.addini("mxdrill_rate", "load-stream probes per second (empty: as fast as allowed)", default="")
     parser.addini("mxdrill_concurrency", "SMTP connections open at once to one MX", default=str(smtp.MX_CONCURRENCY))
+    parser.addini("mxdrill_via", "probe paths, comma-separated (harness, sender)", default="harness")
     parser.addini("mxdrill_faults", "fault modes to drill, comma-separated", default=",".join(DEFAULT_MODES))
     parser.addini("mxdrill_reports", "report directory", default="reports")
 
@@ -122,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--faults vip: no domain of {path} declares mxdrill_vip (its keepalived address): "
                                 "declare it, or leave vip out of the fault modes")
     config.stash[LOAD_KEY] = load_setting(config)
+    config.stash[VIA_KEY] = via_setting(config, fleet)
     if config.getoption("mxdrill_dry_run"):
         print("\n".join(line for domain in fleet.domains for line in plan_lines(domain, probes, modes, config.stash[LOAD_KEY])), flush=True)
         pytest.exit("dry run: nothing was touched", returncode=0)
@@ -371,6 +378,20 @@ def _whole(text: str, where: str, low: int, high: int, what: str, example: str) 
     return int(text)
 
 
+def via_setting(config: pytest.Config, fleet: inventory_module.Fleet) -> tuple[str, ...]:
+    """--via / ini mxdrill_via: known probe paths, each once; `sender` needs a declared sender host."""
+    text, where = _setting(config, "mxdrill_via", "--via")
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in VIAS]
+    if unknown or not names:
+        raise pytest.UsageError(f"{where}: unknown probe path {unknown[0]!r}; known: {', '.join(VIAS)}, e.g. --via harness,sender"
+                                if unknown else f"{where}: no probe path given; e.g. --via harness")
+    if "sender" in names and any(domain.sender is None for domain in fleet.domains):
+        raise pytest.UsageError(f"{where}: sender: {fleet.path} declares no host in the mxdrill_sender group "
+                                "(a host whose MTA sends to the domain's MXs): declare one, or use --via harness")
+    return names
+
+
 def load_setting(config: pytest.Config) -> LoadSettings | None:
     """--load / --rate / --concurrency (else their ini keys): the load stream, or None; a bad value is one
     usage line (exit 4). The concurrency also bounds the phases' probes: it is the harness's MTA policy."""
@@ -422,7 +443,7 @@ def probes_per_phase(pytestconfig: pytest.Config) -> int:
 def drill(
     request: pytest.FixtureRequest, scenario: Scenario, fleet: inventory_module.Fleet,
     fleet_hosts: dict[str, dict[str, MailHost]], history: History, run_id: str, probes_per_phase: int,
-    drill_locks: dict[str, LocalLock], run_cursors: dict[str, str],
+    drill_locks: dict[str, LocalLock], run_cursors: dict[str, str], sessions: Sessions,
 ) -> Iterator[Drill]:
     """One drill per scenario, with its own record; its heals are registered here, before any step runs.
 
@@ -430,12 +451,14 @@ def drill(
     mailbox scans never count another's probes.
     """
     inventory = fleet.domain(scenario.domain)
+    vias = request.config.stash.get(VIA_KEY, ("harness",))
     drill_id = f"{run_id}-{fleet_scenarios(fleet.domains, request.config.stash.get(MODES_KEY, DEFAULT_MODES)).index(scenario) + 1}"
     record = history.record(scenario.id)
     nemesis = Nemesis(record, pending.state_file(inventory.path), drill_id, window=inventory.deadman_window)
     state = Drill(scenario, inventory, fleet_hosts[scenario.domain], record, drill_id, nemesis, probes_per_phase,
                   local_lock=drill_locks[scenario.domain], run_cursors=run_cursors,
-                  load=request.config.stash.get(LOAD_KEY, None))
+                  load=request.config.stash.get(LOAD_KEY, None), vias=vias,
+                  via_sender=sender_path(inventory, sessions) if "sender" in vias else None)
 
     def heal_everything() -> None:
         state.stop_load()  # no probe goes out after the drill: heals, scans and cleanup see the final set

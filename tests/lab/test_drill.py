@@ -136,16 +136,41 @@ def test_with_two_backups_each_scenario_passes_and_is_judged_on_its_own_events(
 @pytest.mark.parametrize("topology", ["shared", "relay"])
 def test_every_fault_mode_passes_on_a_healthy_lab_and_leaves_the_primary_whole(
         topology: str, lab: manager.LabPaths, tmp_path: Path) -> None:
-    """Issue 13's matrix, the modes a sender notices differently: a killed master, a reset, a silent drop."""
-    result, events = run_drill(tmp_path, "--faults", "kill,reject,blackhole")
+    """Issue 13's matrix, the modes a sender notices differently: a killed master, a reset, a silent drop, the
+    VIP moved, and the backup's store lost (which only a backup delivering into the store can lose)."""
+    result, events = run_drill(tmp_path, "--faults", "kill,reject,blackhole,vip,storage")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     drills = {d["scenario"].rsplit(":", 1)[1]: d for d in
               json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())["drills"]}
-    assert {mode: d["verdict"] for mode, d in drills.items()} == {"kill": "pass", "reject": "pass", "blackhole": "pass"}
+    storage = "pass" if topology == "shared" else "not run"
+    assert {mode: d["verdict"] for mode, d in drills.items()} == {
+        "kill": "pass", "reject": "pass", "blackhole": "pass", "vip": "pass", "storage": storage}, result.stdout[-3000:]
     assert all(d["ledger"]["lost"] == 0 and d["ledger"]["duplicated"] == 0 for d in drills.values())
+    if topology == "shared":  # the backup deferred while its store was gone, and queued every outage probe
+        assert drills["storage"]["ledger"]["queued"] == 3
+    else:
+        assert "mx2.example.test relays example.test and delivers into no store" in result.stdout
+    vip_moves = [e for e in events if e["kind"] == "phase.end" and e["data"].get("name", "").startswith("vip-")]
+    assert [(e["data"]["name"], e["data"]["holders"]) for e in vip_moves] == [
+        ("vip-takeover", ["mx2.example.test"]), ("vip-return", ["mx1.example.test"])]
+    assert ssh(lab, "mx2", f"mountpoint -q {'/var/mail/vhosts'}", check=False).returncode == (0 if topology == "shared" else 1)
     # a reset makes the sender try MX 20 at once; a drop makes it wait its connect timeout (the harness: 10 s)
     assert drills["reject"]["failover"] < 5 <= drills["blackhole"]["failover"], {m: d["failover"] for m, d in drills.items()}
     assert primary_running(lab)
     assert ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode != 0, "the firewall fault's table is gone"
     summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
     assert "| drill | fault | verdict | failover s | drain s | sent | lost | duplicated |" in summary
+
+
+def test_a_load_of_1000_probes_through_the_drill_loses_and_duplicates_none(lab: manager.LabPaths, tmp_path: Path) -> None:
+    """Issue 13: a steady stream spanning the outage, every probe accounted in the ledger."""
+    result, events = run_drill(tmp_path, "--load", "1000", "-k", "TestFailover")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (drill,) = json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())["drills"]
+    assert drill["verdict"] == "pass" and drill["ledger"]["sent"] == 1009
+    assert drill["ledger"]["lost"] == 0 and drill["ledger"]["duplicated"] == 0 and drill["ledger"]["delivered_once"] == 1009
+    rows = (tmp_path / "reports" / "latest" / "ledger.csv").read_text().splitlines()
+    assert len(rows) == 1 + 1009
+    stages = {line.split(",")[3] for line in rows[1:] if ",load," in line}
+    assert stages == {"before", "during", "after"}, "the stream spans the outage"
+    assert "1009 probes" in result.stdout or "all 1009 probes delivered exactly once" in result.stdout

@@ -136,23 +136,41 @@ def test_ending_the_drill_never_leaves_the_primary_down(
         assert seconds < 1.0, f"after {sig} the finalizers should have healed the primary already ({seconds:.2f}s)"
 
 
-@pytest.mark.parametrize("fault", ["kill", "reject", "blackhole"])
+def _vip_holders(lab: manager.LabPaths) -> list[str]:
+    return [h for h in ("mx1", "mx2") if ssh(lab, h, f"ip -o addr show to {topo.vip()} | grep -q .", check=False).returncode == 0]
+
+
+def _harm_in_place(fault: str, lab: manager.LabPaths) -> bool:
+    """Whether the fault's own harm (beyond a stopped Postfix) is on the hosts now."""
+    if fault in ("reject", "blackhole"):
+        return ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode == 0
+    if fault == "vip":
+        return ssh(lab, "mx1", "pidof keepalived", check=False).returncode != 0 and _vip_holders(lab) == ["mx2"]
+    if fault == "storage":
+        return ssh(lab, "mx2", f"mountpoint -q {topo.MAILBOX_BASE}", check=False).returncode != 0
+    return False
+
+
+@pytest.mark.parametrize("fault", ["kill", "reject", "blackhole", "vip", "storage"])
 def test_a_harness_killed_during_each_fault_mode_leaves_the_heal_to_the_dead_man(
     fault: str, campaign_inventory: Path, lab: manager.LabPaths, tmp_path: Path
 ) -> None:
-    """Issue 13: a firewall rule must not outlive a killed harness, nor a killed master stay dead."""
+    """Issue 13: a firewall rule must not outlive a killed harness, nor a killed master stay dead, nor the
+    VIP stay away from (or end on both) hosts, nor the backup's store stay unmounted."""
     def harmed() -> None:
-        table = ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode == 0
-        assert table == (fault != "kill"), f"{fault}: the harm is not in place at the hold"
+        assert _harm_in_place(fault, lab) == (fault != "kill"), f"{fault}: the harm is not in place at the hold"
 
     sent_at = end_drill_at(campaign_inventory, "test_stop_primary", signal.SIGKILL, tmp_path, harmed, faults=fault)
     try:
         seconds_until_primary_runs(DEADMAN_WINDOW + 10)
-        healed = lambda: ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode != 0  # noqa: E731
         end = time.monotonic() + DEADMAN_WINDOW + 10
-        while not healed() and time.monotonic() < end:
+        while _harm_in_place(fault, lab) and time.monotonic() < end:
             time.sleep(0.2)
-        assert healed(), f"{fault}: the firewall table outlived the harness by {time.monotonic() - sent_at:.1f}s"
+        assert not _harm_in_place(fault, lab), f"{fault}: the harm outlived the harness by {time.monotonic() - sent_at:.1f}s"
+        if fault == "vip":  # keepalived back on mx1, which preempts: the VIP on one host, the master
+            while _vip_holders(lab) != ["mx1"] and time.monotonic() < end:
+                time.sleep(0.2)
+            assert _vip_holders(lab) == ["mx1"], f"the VIP is on {_vip_holders(lab)} after the dead-man's heal"
         RESULTS.append(("test_stop_primary", f"SIGKILL during {fault}", time.monotonic() - sent_at))
     finally:
         restore_and_check(campaign_inventory, lab)

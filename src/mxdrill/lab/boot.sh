@@ -90,10 +90,7 @@ stage_accounts() {
 mount_storage() {
     mkdir -p "$LAB_MAILBOX_BASE"
     wait_tcp "$LAB_STORAGE_ADDR" 22 20
-    sshfs "vmail@$LAB_STORAGE_ADDR:$LAB_STORAGE_EXPORT" "$LAB_MAILBOX_BASE" -o \
-allow_other,reconnect,ServerAliveInterval=2,ServerAliveCountMax=3,ConnectTimeout=5,dir_cache=no,\
-IdentityFile=/etc/mxdrill-lab/id_ed25519,UserKnownHostsFile=/etc/mxdrill-lab/known_hosts,StrictHostKeyChecking=yes,\
-BatchMode=yes
+    mount "$LAB_MAILBOX_BASE"  # its /etc/fstab line, as the storage fault's heal mounts it again
     say "mounted $LAB_STORAGE_ADDR:$LAB_STORAGE_EXPORT on $LAB_MAILBOX_BASE"
 }
 

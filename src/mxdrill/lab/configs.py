@@ -387,6 +387,8 @@ def host_files(
         ]
     if lab_host.vrrp:
         files.append(LabFile("/etc/keepalived/keepalived.conf", keepalived_conf(lab_host, prefix)))
+    if topo.mounts_shared_storage(lab_host, topology) and not topo.runs_systemd(lab_host, init):
+        files.append(LabFile("/etc/fstab", units.fstab(topo.host("storage").address(prefix), systemd=False)))
     if topo.runs_systemd(lab_host, init):
         files += units.unit_files(lab_host, topology, topo.host("storage").address(prefix), enabled)
         environment = boot_environment(lab_host, topology, prefix, init)

@@ -90,10 +90,12 @@ def masked_units(lab_host: LabHost, enabled: frozenset[EnabledUnit]) -> list[str
     return sorted(masks)
 
 
-def fstab(storage_address: str) -> str:
-    """The shared store as a Debian host mounts a network filesystem: an fstab line, `_netdev`, after storage answers."""
+def fstab(storage_address: str, systemd: bool = True) -> str:
+    """The shared store as a Debian host mounts a network filesystem: an fstab line, `_netdev`, after storage
+    answers (under systemd; an init-script host's boot script waits itself). `mount /var/mail/vhosts` then
+    mounts it on either: the boot, and the heal of the storage fault, take the host's own way."""
     options = ",".join([
-        "_netdev", f"x-systemd.requires={STORAGE_WAIT_UNIT}",
+        "_netdev", *([f"x-systemd.requires={STORAGE_WAIT_UNIT}"] if systemd else []),
         "allow_other", "reconnect", "ServerAliveInterval=2", "ServerAliveCountMax=3", "ConnectTimeout=5", "dir_cache=no",
         "IdentityFile=/etc/mxdrill-lab/id_ed25519", "UserKnownHostsFile=/etc/mxdrill-lab/known_hosts",
         "StrictHostKeyChecking=yes", "BatchMode=yes",
