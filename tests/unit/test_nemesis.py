@@ -96,8 +96,8 @@ def test_the_firewall_faults_own_one_table_and_their_heal_removes_only_it() -> N
 
     assert firewall.rules("reject") == ("table inet mxdrill {}\ndelete table inet mxdrill\n"  # a leftover table is replaced
                                         "table inet mxdrill {\n  chain input {\n    type filter hook input priority -10; policy accept;\n"
-                                        "    tcp dport 25 reject with tcp reset\n  }\n}\n")
-    assert "    tcp dport 25 drop\n" in firewall.rules("drop")
+                                        "    tcp dport 25 ct state new reject with tcp reset\n  }\n}\n")
+    assert "    tcp dport 25 ct state new drop\n" in firewall.rules("drop")
     heal = firewall.heal_command()
     assert heal.startswith("nft delete table inet mxdrill 2>/dev/null; tables=$(nft list tables) && ")
     assert "grep -qx 'table inet mxdrill'" in heal  # a missing or refused nft never passes for a heal
@@ -109,7 +109,7 @@ def test_the_kill_fault_kills_only_a_live_master_named_by_postfixs_own_pid_file(
     from mxdrill.mta.postfix import Postfix
 
     command = Postfix.kill_command(None)  # type: ignore[arg-type]
-    assert '"$(postconf -h queue_directory)/pid/master.pid"' in command and '= master ] && kill -KILL "$pid"' in command
+    assert '"$(postconf -h queue_directory)/pid/master.pid"' in command and '= master ] && kill -KILL -- "-$pid"' in command
     # a stale pid file (its pid now another process's) kills nothing and says why
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -21,12 +21,16 @@ SMTP_PORT = 25
 
 
 def rules(action: Literal["reject", "drop"]) -> str:
-    """The nftables table: before the host's own input rules (priority -10), new and established alike.
-    It first replaces any table of that name (left by a killed run), so one rule, this one, is in force."""
+    """The nftables table: before the host's own input rules (priority -10), for new connections only.
+    It first replaces any table of that name (left by a killed run), so one rule, this one, is in force.
+
+    Sessions already open finish: what a sender meets is a dead MX at its next connection. Dropping them
+    too would cut a session after its final dot, its 250 lost: the sender sends again to MX 20 and the
+    mail arrives twice — SMTP's own at-least-once (RFC 5321 §6.1), which the fault is not about."""
     verdict = "reject with tcp reset" if action == "reject" else "drop"
     return (f"table {TABLE} {{}}\ndelete table {TABLE}\n"
             f"table {TABLE} {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n"
-            f"    tcp dport {SMTP_PORT} {verdict}\n  }}\n}}\n")
+            f"    tcp dport {SMTP_PORT} ct state new {verdict}\n  }}\n}}\n")
 
 
 def heal_command() -> str:
@@ -49,7 +53,7 @@ class FirewallSmtp(deadman.Switched):
         return heal_command()
 
     def describe(self) -> str:
-        return f"nft add table {TABLE} with `tcp dport {SMTP_PORT} {'reject with tcp reset' if self.action == 'reject' else 'drop'}`"
+        return f"nft add table {TABLE} with `tcp dport {SMTP_PORT} ct state new {'reject with tcp reset' if self.action == 'reject' else 'drop'}`"
 
     def inject(self) -> None:
         """Load the table in one transaction (`nft -f`), then read it back: the harm is confirmed, not assumed."""

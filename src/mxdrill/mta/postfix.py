@@ -188,10 +188,12 @@ class Postfix:
         return self.service.stop or ""
 
     def kill_command(self) -> str:
-        """SIGKILL to the master process, named by Postfix's own pid file: no clean shutdown, as in a crash
-        or the OOM killer. Its children notice the master is gone and exit on their own."""
+        """SIGKILL to the master process, named by Postfix's own pid file, and to its process group (the
+        master is its leader): no clean shutdown, the whole instance gone at once, as systemd's
+        control-group kill leaves it after a crash. The master alone is not enough: its smtpd children
+        keep serving a stream of mail until each has used up its max_use, for a minute or more."""
         return ('pid=$(tr -d " " < "$(postconf -h queue_directory)/pid/master.pid") && '
-                '[ "$(cat /proc/$pid/comm 2>/dev/null)" = master ] && kill -KILL "$pid" '
+                '[ "$(cat /proc/$pid/comm 2>/dev/null)" = master ] && kill -KILL -- "-$pid" '
                 '|| { echo "no Postfix master runs as pid ${pid:-?} (its pid file is stale)" >&2; exit 1; }')
 
     def listening(self) -> bool:
