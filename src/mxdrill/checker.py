@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mxdrill.history import Kind, Record
+from mxdrill.history import Event, Kind, Record
 
 Status = Literal["pass", "fail", "not run", "unknown"]
 """`not run`: the fault never happened (skipped outside the window, deselected, stopped before it), so
@@ -195,18 +195,26 @@ def _outcome(taken: bool, copies: int, read: bool) -> str:
     return {0: "lost", 1: "delivered once"}.get(copies, "duplicated")  # the verdict tells a fault's redelivery apart
 
 
-def failover_seconds(record: Record) -> float | None:
-    """From the fault's injection to the first probe the backup accepted after it."""
+def accepted_at(event: Event) -> float:
+    """When the MX said 250: the attempt's own end (`at`), else when the drill recorded it."""
+    return float(event.data.get("at") or event.time)
+
+
+def failover_seconds(record: Record, via: str | None = None) -> float | None:
+    """From the fault's injection to the first probe the backup accepted after it (sent along `via`:
+    harness or sender, or any): with `via="sender"`, what a real sending MTA took to fail over."""
     injected = record.of_kind(Kind.FAULT_INJECTED)
     if not injected:
         return None
     start = injected[0].time
-    taken = [e.time for e in record.of_kind(Kind.PROBE_ACCEPTED) if e.data.get("role") == "backup" and e.time >= start]
+    along = {e.probe for e in record.of_kind(Kind.PROBE_SENT) if via is None or e.data.get("via", "harness") == via}
+    taken = [accepted_at(e) for e in record.of_kind(Kind.PROBE_ACCEPTED)
+             if e.data.get("role") == "backup" and e.probe in along and accepted_at(e) >= start]
     return min(taken) - start if taken else None
 
 
 def drain_seconds(record: Record) -> float | None:
-    """From the last heal to the last delivery of a probe the backup had accepted (None if one never arrived).
+    """From the last heal to the last delivery of a probe the backup had accepted before it (None if one never arrived).
 
     The last heal: a fault that takes several hosts down (primary and the backups preferred over
     the one under test) is over only when every one of them is back.
@@ -215,7 +223,9 @@ def drain_seconds(record: Record) -> float | None:
     if not healed:
         return None
     start = healed[-1].time
-    backup_probes = {p for p, role in takers(record).items() if role == "backup"}
+    # what the backup held at the heal: a load stream's probes it takes after it are no drain
+    backup_probes = {e.probe for e in record.of_kind(Kind.PROBE_ACCEPTED)
+                     if e.probe and e.data.get("role") == "backup" and e.time <= start}
     delivered = {e.probe: e.time for e in record.of_kind(Kind.PROBE_DELIVERED) if e.probe in backup_probes}
     if not backup_probes or set(delivered) != backup_probes:
         return None

@@ -291,7 +291,8 @@ class Drill:
             host, role = attempt.target.host, roles.get(attempt.target.host, "other")
             if attempt.outcome == "accepted":
                 self.record.append(Kind.PROBE_ACCEPTED, probe=delivery.probe.token, host=host, role=role,
-                                   queue_id=delivery.queue_id, reply=attempt.reply, tls=attempt.tls)
+                                   queue_id=delivery.queue_id, reply=attempt.reply, tls=attempt.tls,
+                                   at=attempt.started + attempt.elapsed)
             else:
                 self.record.append(Kind.PROBE_REJECTED, probe=delivery.probe.token, host=host, role=role,
                                    code=attempt.code, message=attempt.reply, outcome=attempt.outcome)

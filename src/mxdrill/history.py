@@ -52,7 +52,7 @@ KIND_DATA: dict[Kind, str] = {
     Kind.CONFIG: "the settings that must match on every MX, as each has them: values (MX -> setting -> value), primary",
     Kind.STORE_HOME: "the storage location of the primary's mailboxes, where every probe belongs: location",
     Kind.PROBE_SENT: "a probe is handed to the domain's MXs: message_id, phase, via",
-    Kind.PROBE_ACCEPTED: "an MX took the probe: role (primary, backup, other), queue_id, reply, tls (the TLS version, or null: in clear)",
+    Kind.PROBE_ACCEPTED: "an MX took the probe: role (primary, backup, other), queue_id, reply, tls (the TLS version, or null: in clear), at (unix seconds of its 250)",
     Kind.PROBE_REJECTED: "an MX refused or could not be reached: role, code, message, outcome",
     Kind.PROBE_QUEUED: "the backup holds the probe in its queue: queue_id, queue_name, reason",
     Kind.PROBE_DELIVERED: "the probe was first seen in a mailbox",

@@ -38,8 +38,11 @@ def _target_of(relay: str | None, targets: list[smtp.MxTarget]) -> smtp.MxTarget
     match = RELAY.match(relay or "")
     if match is None:
         return None
-    return next((t for t in targets if t.address == match["address"]), None) or \
-        smtp.MxTarget(0, match["name"], match["address"], "?")
+    by_address = next((t for t in targets if t.address == match["address"]), None)
+    name = match["name"].rstrip(".").lower()  # a dual-stack sender may reach the MX over IPv6
+    by_name = next((t for t in targets if t.name.rstrip(".").lower() == name), None)
+    found = by_address or by_name
+    return found if found is not None else smtp.MxTarget(0, match["name"], match["address"], "?")
 
 
 def _failed_connects(lines: list[str], target: smtp.MxTarget) -> list[str]:
@@ -85,7 +88,6 @@ class SenderPath:
     cursor: str | None = None
     _lines: list[str] = field(default_factory=list)
     _read_at: float = 0.0
-    _lock: asyncio.Lock | None = None
 
     @property
     def host(self) -> str:
@@ -98,14 +100,11 @@ class SenderPath:
 
     async def _refresh(self) -> list[str]:
         """The sender's log since the cursor, read at most every POLL_SECONDS whatever the probes in flight."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if time.monotonic() - self._read_at >= POLL_SECONDS:
-                assert self.cursor is not None, "begin() first"
-                self._lines = await asyncio.to_thread(self.log.lines_since, self.cursor)
-                self._read_at = time.monotonic()
-            return self._lines
+        if time.monotonic() - self._read_at >= POLL_SECONDS:
+            assert self.cursor is not None, "begin() first"
+            self._read_at = time.monotonic()  # before the await: the other probes' coroutines read no more now
+            self._lines = await asyncio.to_thread(self.log.lines_since, self.cursor)
+        return self._lines
 
     async def deliver(self, probe: smtp.Probe, targets: list[smtp.MxTarget]) -> smtp.Delivery:
         """Submit, then follow the sender's log until an MX took the probe or bounced it, or the deadline

@@ -108,6 +108,8 @@ def backup_accepts(drill: Drill, report: Report) -> None:
     ]
     assert not problems, f"the backup did not take {len(problems)} of {len(deliveries)} probes: " + first_ten(problems, " | ")
     report("failover_seconds", checker.failover_seconds(drill.record))
+    for via in drill.vias if len(drill.vias) > 1 else ():
+        report(f"failover_seconds_via_{via}", checker.failover_seconds(drill.record, via))
 
 
 def backup_shows_probes(drill: Drill, report: Report) -> None:

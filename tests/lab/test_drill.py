@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mxdrill import checker
+from mxdrill.history import History
 from mxdrill.lab import manager
 
 from lab_helpers import REPO, ssh
@@ -138,7 +140,7 @@ def test_every_fault_mode_passes_on_a_healthy_lab_and_leaves_the_primary_whole(
         topology: str, lab: manager.LabPaths, tmp_path: Path) -> None:
     """Issue 13's matrix, the modes a sender notices differently: a killed master, a reset, a silent drop, the
     VIP moved, and the backup's store lost (which only a backup delivering into the store can lose)."""
-    result, events = run_drill(tmp_path, "--faults", "kill,reject,blackhole,vip,storage")
+    result, events = run_drill(tmp_path, "--faults", "kill,reject,blackhole,vip,storage", "--via", "harness,sender")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     drills = {d["scenario"].rsplit(":", 1)[1]: d for d in
               json.loads((tmp_path / "reports" / "latest" / "summary.json").read_text())["drills"]}
@@ -156,6 +158,11 @@ def test_every_fault_mode_passes_on_a_healthy_lab_and_leaves_the_primary_whole(
     assert ssh(lab, "mx2", f"mountpoint -q {'/var/mail/vhosts'}", check=False).returncode == (0 if topology == "shared" else 1)
     # a reset makes the sender try MX 20 at once; a drop makes it wait its connect timeout (the harness: 10 s)
     assert drills["reject"]["failover"] < 5 <= drills["blackhole"]["failover"], {m: d["failover"] for m, d in drills.items()}
+    # the lab's sender MTA waits its own smtp_connect_timeout (5 s) at each of mx1's addresses before MX 20
+    history = History.from_jsonl(tmp_path / "reports" / "latest" / "history.jsonl")
+    blackhole = history.record(next(s for s in history.scenarios() if s.endswith(":blackhole")))
+    reject = history.record(next(s for s in history.scenarios() if s.endswith(":reject")))
+    assert checker.failover_seconds(reject, "sender") < 5 <= checker.failover_seconds(blackhole, "sender")
     assert primary_running(lab)
     assert ssh(lab, "mx1", "nft list table inet mxdrill", check=False).returncode != 0, "the firewall fault's table is gone"
     summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()

@@ -53,3 +53,11 @@ def test_the_probe_is_piped_to_the_senders_own_sendmail_quoted() -> None:
     command = submit_command(probe)
     assert command.endswith("| /usr/sbin/sendmail -i -f mxdrill@mxdrill.invalid -- probe@example.test")
     assert f"Message-Id: <{probe.message_id}>" in command
+
+
+def test_a_dual_stack_sender_reaching_the_mx_over_ipv6_is_matched_by_the_mx_name() -> None:
+    lines = log(f"cleanup[8]: 4A1B2C: message-id=<{MID}>",
+                "smtp[9]: 4A1B2C: to=<probe@example.test>, relay=mx1.example.test[2001:db8:51:100::11]:25, delay=0.1, "
+                "delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 7D8E9F)")
+    (taken,) = attempts(lines)
+    assert taken.outcome == "accepted" and taken.target.host == "mx1.example.test"
