@@ -221,11 +221,18 @@ class Drill:
             return self.via_sender.deliver
         return self.deliver
 
+    def vias_for(self, phase: str) -> tuple[str, ...]:
+        """The paths of this phase's probes: under `vip` the outage's go to the VIP itself, which only the
+        harness can address (a sending MTA follows the MX records, which still name a running primary)."""
+        if phase == "outage" and self.scenario.fault in MTA_STAYS_UP:
+            return ("harness",)
+        return self.vias
+
     def send(self, phase: str) -> list[smtp.Delivery]:
         """Send this phase's probes concurrently along every path (--via), each trying MX after MX like an
         MTA; record every outcome."""
         probes: list[tuple[smtp.Probe, Deliver]] = []
-        for via in self.vias:
+        for via in self.vias_for(phase):
             for _ in range(self.probes_per_phase):
                 self._sequence += 1
                 recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]

@@ -61,10 +61,11 @@ class VipLoss(deadman.Switched):
         return f"run `{service_command('stop')}` (keepalived gives up the VIP {self.vip})"
 
     def inject(self) -> None:
-        """Stop keepalived; done once the host no longer has the VIP (a clean stop removes it)."""
+        """Stop keepalived; done once the host no longer has the VIP (a clean stop removes it) and the old
+        process has exited: a heal that found it still exiting would take it for running, and start nothing."""
         self.remote.check(service_command("stop"))
-        wait_for(lambda: self.remote.run(holds_command(self.vip)).rc != 0, self.settle_seconds,
-                 f"{self.host}: keepalived giving up the VIP {self.vip}")
+        wait_for(lambda: self.remote.run(f"! pidof {SERVICE} >/dev/null && ! {{ {holds_command(self.vip)}; }}").rc == 0,
+                 self.settle_seconds, f"{self.host}: keepalived exiting and giving up the VIP {self.vip}")
 
     def heal(self) -> None:
         self.remote.check(self.heal_command())
