@@ -403,7 +403,7 @@ class Drill:
             if evidence.queues and not any(t.with_status("deferred") for t in probe_trails):
                 evidence.not_deferred.append(token)
         if self.scenario.fault == "storage":  # what it wrote where its store should be, on its own disk
-            scan = self.backup.store.scan(self.run_id)
+            scan = self.backup.store.scan(self.run_id, fresh=True)
             evidence.outside_store = {token: scan.paths[token][0] for token in scan.copies if token in expected.values()}
         if evidence.queues:
             queue: dict[str, QueuedMessage] = {m.queue_id: m for m in self.backup.mta.queue()}
@@ -442,12 +442,12 @@ class Drill:
 
     # --- mailboxes ------------------------------------------------------------------------------
 
-    def scans(self) -> list[MailboxScan]:
+    def scans(self, fresh: bool = False) -> list[MailboxScan]:
         """One command per MX, all at once (each over its own SSH session): every copy of every probe of
         this run, with the storage location it sits in. A poll costs the slowest host, not their sum."""
         hosts = list(self.hosts.values())
         with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
-            return list(pool.map(lambda host: host.store.scan(self.run_id), hosts))
+            return list(pool.map(lambda host: host.store.scan(self.run_id, fresh), hosts))
 
     def poll_delivered(self) -> set[str]:
         """Scan the mailboxes once; the first sighting of a probe is its `probe.delivered` event."""
@@ -465,8 +465,9 @@ class Drill:
         return wanted - self.delivered()
 
     def record_found(self) -> None:
-        """Scan once more and record every copy; the primary's storage location is the probes' home."""
-        scans = self.scans()
+        """Scan once more, every directory read afresh, and record every copy; the primary's storage
+        location is the probes' home."""
+        scans = self.scans(fresh=True)
         home = next((scan.location for scan in scans if scan.host == self.scenario.primary.name), None)
         if home is not None:
             self.record.append(Kind.STORE_HOME, host=self.scenario.primary.name, location=home)

@@ -283,5 +283,5 @@ def test_the_fault_matrix_is_one_drill_per_backup_and_fault_mode_each_with_its_o
     assert result.ret == 0
     for mode in ("stop", "kill", "reject", "blackhole"):
         assert f"drill {('stop', 'kill', 'reject', 'blackhole').index(mode) + 1}: mx1.example.test->mx2.example.test:{mode}" in out
-    assert "kill -KILL" in out and "reject with tcp reset" in out and "tcp dport 25 drop" in out
+    assert "kill -KILL" in out and "reject with tcp reset" in out and "tcp dport 25 ct state new drop" in out
     assert "nft delete table inet mxdrill" in out  # each plan names its heal

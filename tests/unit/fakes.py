@@ -140,7 +140,7 @@ class FakeStore:
     def unmark(self, run_id: str) -> None:
         self.world.marked.discard((self.host, run_id))
 
-    def scan(self, run_id: str) -> MailboxScan:
+    def scan(self, run_id: str, fresh: bool = False) -> MailboxScan:
         copies = Counter({t: n for t, n in self.world.mailbox.items() if t.startswith(f"mxdrill-{run_id}-")})
         return MailboxScan(self.host, "/var/mail/vhosts", SHARED, "fuse.sshfs", copies, {t: [f"/new/{t}"] for t in copies})
 

@@ -156,3 +156,42 @@ def test_the_systemd_dead_man_runs_its_heal_three_times_whatever_each_returned()
                                 env={"T": f"{tmp}/seen", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0 and result.stdout.count("started") == 2
     assert "heal attempt 1 exited 1" in result.stdout and "heal attempt 3 exited 0" in result.stdout
+
+
+def test_a_poll_lists_again_only_the_directories_that_changed(tmp_path) -> None:
+    """50,000 old messages in cur/ cost one stat per poll: an unchanged, settled directory is answered
+    from the last scan; a file added (new mtime) makes it listed again."""
+    import os
+    import subprocess
+    import time
+
+    base = tmp_path / "vhosts"
+    run_id = "20261202T000000-abc123"
+    dirs = mailbox.maildir_dirs(str(base), ["example.test/probe/"])
+    for d in dirs:
+        os.makedirs(d)
+    sh = lambda command: subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout  # noqa: E731
+    cache = mailbox.DirCache()
+
+    def poll() -> tuple[list[str], str]:
+        raw = sh(mailbox.scan_command(str(base), dirs, run_id, "mx1", cache.mtimes))
+        scan = mailbox.parse_scan("mx1", str(base), cache.merge(raw), "ext4")
+        return sorted(scan.copies), raw
+
+    def deliver(directory: str, token: str, age: int) -> None:
+        path = f"{directory}/{int(time.time())}.M{token}P1.mx1"
+        with open(path, "w") as handle:
+            handle.write(f"Message-Id: <mxdrill-{run_id}-{token}@mxdrill.probe>\n\nx\n")
+        past = time.time() - age
+        os.utime(directory, (past, past))
+
+    new, cur = dirs
+    deliver(cur, "001", 60)
+    deliver(new, "002", 60)
+    assert poll()[0] == [f"mxdrill-{run_id}-001", f"mxdrill-{run_id}-002"]
+    tokens, raw = poll()
+    assert tokens == [f"mxdrill-{run_id}-001", f"mxdrill-{run_id}-002"] and raw.count("#same ") == 2, raw
+    deliver(new, "003", 10)  # settled (10 s old) but changed: listed again, cur/ still not
+    tokens, raw = poll()
+    assert tokens[-1] == f"mxdrill-{run_id}-003" and len(tokens) == 3
+    assert f"#same {cur}" in raw and f"#same {new}" not in raw

@@ -37,7 +37,7 @@ class MailboxStore(Protocol):
     def unmark(self, run_id: str) -> None:
         """Remove what `mark` left (the drill's end, whatever its outcome)."""
         ...
-    def scan(self, run_id: str) -> MailboxScan:
+    def scan(self, run_id: str, fresh: bool = False) -> MailboxScan:
         """Every copy of every probe of run `run_id`, with its storage location."""
         ...
     def find(self, message_id: str, recipient: str) -> list[str]:

@@ -18,6 +18,9 @@ from mxdrill.remote import Remote
 from mxdrill.store import MailboxScan, normalize_source
 
 MOUNT_MARK = "#mount "
+LISTED_MARK = "#listed "  # `#listed <mtime> <dir>`: the directory was read; its probe lines follow
+SAME_MARK = "#same "  # `#same <dir>`: unchanged since the last scan: its lines are the last scan's
+SETTLED_SECONDS = 2  # a directory's mtime has 1 s resolution: one changed this recently is read again
 FOUND_LINE = re.compile(r"^(?P<path>.+?):Message-Id: <(?P<token>[^@>]+)@", re.IGNORECASE)
 
 
@@ -55,6 +58,10 @@ def mark_command(base: str, run_id: str, host: str) -> str:
     return (f"[ -d {shlex.quote(base)} ] && [ ! -e {cursor} ] && echo $(( $(date +%s) - {CLOCK_MARGIN_SECONDS} )) > {cursor}; true")
 
 
+# awk over a directory listing: the names a Maildir dates at or after the cursor `s` (and any it does not date)
+KEEP_SINCE_CURSOR = '$0 !~ /^\\./ { if (s != "" && match($0, /^[0-9]+/) && substr($0, 1, RLENGTH) + 0 < s + 0) next; print d "/" $0 }'
+
+
 def recent_files(dirs: list[str], cursor: str) -> str:
     """Shell: the files of `dirs`, NUL-separated, leaving out those a Maildir name dates before the cursor.
 
@@ -64,20 +71,58 @@ def recent_files(dirs: list[str], cursor: str) -> str:
     not begin with a time, or no cursor at all (a base that appeared during the run), is always read.
     """
     listed = " ".join(shlex.quote(d) for d in dirs)
-    keep = '$0 !~ /^\\./ { if (s != "" && match($0, /^[0-9]+/) && substr($0, 1, RLENGTH) + 0 < s + 0) next; print d "/" $0 }'
     return (f"since=$(cat {shlex.quote(cursor)} 2>/dev/null); "
-            f"for d in {listed}; do ls -f \"$d\" 2>/dev/null | awk -v d=\"$d\" -v s=\"$since\" '{keep}'; done | tr '\\n' '\\0'")
+            f"for d in {listed}; do ls -f \"$d\" 2>/dev/null | awk -v d=\"$d\" -v s=\"$since\" '{KEEP_SINCE_CURSOR}'; done | tr '\\n' '\\0'")
 
 
-def scan_command(base: str, dirs: list[str], run_id: str, host: str = "") -> str:
-    """Print the mount (type and source) under `base`, then `path:Message-Id: <token@...>` per probe file,
-    reading only what arrived since the run's cursor (`recent_files`): the cost grows with the probes,
-    not with the mailbox."""
+def scan_command(base: str, dirs: list[str], run_id: str, host: str = "", known: dict[str, int] | None = None) -> str:
+    """Print the mount (type and source) under `base`, then, per directory, `path:Message-Id: <token@...>`
+    per probe file, reading only what arrived since the run's cursor (`recent_files`): the cost grows
+    with the probes, not with the mailbox.
+
+    `known` (directory -> mtime at the last scan): a directory whose mtime is still that, and settled
+    (SETTLED_SECONDS old), has had no file added, removed or renamed since; it is not listed again
+    (`#same`), so a cur/ of 50,000 old messages costs one stat per poll, not one listing of 50,000 names.
+    """
     pattern = shlex.quote(probe_header_pattern(run_id))
+    cursor = shlex.quote(cursor_path(base, run_id, host))
+    cases = "".join(f"{shlex.quote(d)}) echo {m};; " for d, m in (known or {}).items())
+    listed = " ".join(shlex.quote(d) for d in dirs)
     return (
         f"printf '{MOUNT_MARK}%s\\n' \"$(findmnt -n -o FSTYPE,SOURCE --target {shlex.quote(base)} 2>/dev/null)\"; "
-        f"{{ {recent_files(dirs, cursor_path(base, run_id, host))}; }} | xargs -0 -r grep -s -i -H -o -m1 -E {pattern}; true"
+        f"since=$(cat {cursor} 2>/dev/null); now=$(date +%s); known() {{ case \"$1\" in {cases}*) echo -;; esac; }}; "
+        f"for d in {listed}; do m=$(stat -c %Y \"$d\" 2>/dev/null) || continue; "
+        f"if [ \"$(known \"$d\")\" = \"$m\" ] && [ $((now - m)) -ge {SETTLED_SECONDS} ]; then echo \"{SAME_MARK}$d\"; continue; fi; "
+        f"echo \"{LISTED_MARK}$m $d\"; ls -f \"$d\" 2>/dev/null | awk -v d=\"$d\" -v s=\"$since\" '{KEEP_SINCE_CURSOR}' | tr '\\n' '\\0' "
+        f"| xargs -0 -r grep -s -i -H -o -m1 -E {pattern}; done; true"
     )
+
+
+@dataclass
+class DirCache:
+    """What the last scan saw per directory: its mtime and its probe lines (for `#same` answers)."""
+
+    mtimes: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, list[str]] = field(default_factory=dict)
+
+    def merge(self, output: str) -> str:
+        """The scan's output with every `#same` directory's lines filled in from the last scan; the
+        directories listed this time are remembered."""
+        merged, current = [], None
+        for line in output.splitlines():
+            if line.startswith(LISTED_MARK):
+                mtime, directory = line[len(LISTED_MARK):].split(" ", 1)
+                current = directory
+                self.mtimes[directory], self.lines[directory] = int(mtime), []
+            elif line.startswith(SAME_MARK):
+                current = None
+                merged += self.lines.get(line[len(SAME_MARK):], [])
+            elif current is not None and not line.startswith(MOUNT_MARK):
+                self.lines[current].append(line)
+                merged.append(line)
+            else:
+                merged.append(line)
+        return "\n".join(merged) + "\n"
 
 
 def parse_scan(host: str, base: str, output: str, storage_fstype: str) -> MailboxScan:
@@ -113,6 +158,7 @@ class MaildirStore:
     folders: Callable[[], list[str]]
     folders_of: Callable[[str], list[str]] = lambda recipient: []  # one recipient's Maildirs (asked of the MTA)
     _dirs: list[str] | None = field(default=None, init=False, repr=False)
+    _seen: dict[str, DirCache] = field(default_factory=dict, init=False, repr=False)  # run id -> last scan
 
     @property
     def host(self) -> str:
@@ -127,11 +173,16 @@ class MaildirStore:
         self.remote.check(mark_command(self.base, run_id, self.host))
 
     def unmark(self, run_id: str) -> None:
+        self._seen.pop(run_id, None)
         self.remote.check(f"rm -f {shlex.quote(cursor_path(self.base, run_id, self.host))}")
 
-    def scan(self, run_id: str) -> MailboxScan:
-        output = self.remote.check(scan_command(self.base, self.dirs(), run_id, self.host))
-        return parse_scan(self.host, self.base, output, self.fstype)
+    def scan(self, run_id: str, fresh: bool = False) -> MailboxScan:
+        """`fresh`: list every directory (the final count); else a poll, which skips unchanged ones —
+        except on NFS, whose attribute cache may show a directory's old mtime for up to acdirmax (60 s)."""
+        seen = self._seen.setdefault(run_id, DirCache())
+        trusted = {} if fresh or self.fstype.startswith("nfs") else seen.mtimes
+        output = self.remote.check(scan_command(self.base, self.dirs(), run_id, self.host, trusted))
+        return parse_scan(self.host, self.base, seen.merge(output), self.fstype)
 
     def find(self, message_id: str, recipient: str) -> list[str]:
         """The files in `recipient`'s Maildir whose Message-Id header is `message_id` (any mail, not only probes)."""
