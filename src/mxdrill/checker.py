@@ -62,10 +62,13 @@ IN_FLIGHT_MARGIN = 1.0  # seconds before the injection a session may have begun 
 
 
 def in_flight_at_fault(record: Record) -> set[str]:
-    """Probes a faulted MX took while the fault struck: accepted by it from IN_FLIGHT_MARGIN before the
-    first injection until the injection was done (its wait event). A stop or kill cuts their delivery
-    in the middle; Postfix, which would rather deliver twice than lose mail, delivers them again after
-    the restart (the Maildir file was written, the queue entry not yet removed)."""
+    """Probes a faulted MX had in hand while the fault struck: accepted by it, or cut off by it, from
+    IN_FLIGHT_MARGIN before the first injection until the injection was done (its wait event). Two
+    ways such a probe arrives twice, both SMTP's at-least-once, neither a fault of the MX pair:
+    - its delivery on the primary was cut: the Maildir file written, the queue entry not yet removed,
+      so Postfix (which would rather deliver twice than lose mail) delivers it again after the restart;
+    - the primary had queued it when the session was cut before its 250 (RFC 1047): the sender, never
+      told, sends it again to MX 20, and the primary delivers its own copy after the restart."""
     injected = record.of_kind(Kind.FAULT_INJECTED)
     if not injected:
         return set()
@@ -73,7 +76,9 @@ def in_flight_at_fault(record: Record) -> set[str]:
     done = [e.time for e in record.of_kind(Kind.WAIT) if e.host in faulted and e.time >= start
             and str(e.data.get("what", "")).endswith("stopping")]
     end = max(done) if done else start + IN_FLIGHT_MARGIN
-    return {e.probe for e in record.of_kind(Kind.PROBE_ACCEPTED)
+    touched = [*record.of_kind(Kind.PROBE_ACCEPTED),
+               *(e for e in record.of_kind(Kind.PROBE_REJECTED) if e.data.get("outcome") == "unreachable")]
+    return {e.probe for e in touched
             if e.probe and e.host is not None and e.host in faulted and e.data.get("role") != "backup"
             and start - IN_FLIGHT_MARGIN <= e.time <= end}
 
@@ -105,8 +110,9 @@ def check_delivered_once(record: Record) -> Verdict:
     if not lost and not duplicated and not misplaced and not never_taken:
         if redelivered:
             return Verdict("delivered-once", "pass", f"all {len(wanted)} probes delivered, {len(redelivered)} of them twice: "
-                           f"taken by the primary as the fault struck and delivered again after its restart "
-                           f"(SMTP's at-least-once): {first_ten(sorted(redelivered))}", data)
+                           f"the primary had them in hand as the fault struck (a cut delivery, or a 250 "
+                           f"the sender never got) and delivered its copy after the restart (SMTP's at-least-once): "
+                           f"{first_ten(sorted(redelivered))}", data)
         return Verdict("delivered-once", "pass", f"all {len(wanted)} probes delivered exactly once", data)
     parts = []
     if lost:

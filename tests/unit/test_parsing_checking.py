@@ -218,3 +218,19 @@ def test_a_second_copy_of_a_probe_the_stop_caught_in_flight_is_named_but_is_no_f
     verdict = checker.check_delivered_once(record)
     assert verdict.status == "pass" and "1 of them twice" in verdict.detail and verdict.detail.endswith(": p1")
     assert checker.ledger(record)["redelivered_after_fault"] == 1
+
+
+def test_a_probe_whose_session_the_kill_cut_before_its_250_arrives_twice_and_is_named_so() -> None:
+    """RFC 1047: mx1 had queued it when the kill cut the session; the sender sent it again to mx2."""
+    history = History(clock=iter([0, 10, 10.15, 10.17, 10.18, 20, 30, 30]).__next__)
+    record = history.record("mx1->mx2:kill")
+    record.append(Kind.PROBE_SENT, probe="p1", message_id="p1@x", phase="load")
+    record.append(Kind.FAULT_INJECTED, host="mx1")
+    record.append(Kind.PROBE_REJECTED, probe="p1", host="mx1", role="primary", code=None,
+                  message="SMTPServerDisconnected: Unexpected EOF received", outcome="unreachable")
+    record.append(Kind.PROBE_ACCEPTED, probe="p1", host="mx2", role="backup")
+    record.append(Kind.WAIT, host="mx1", what="kill: MTA stopping", seconds=0.18)
+    record.append(Kind.FAULT_HEALED, host="mx1")
+    record.append(Kind.PROBE_FOUND, probe="p1", host="mx1", location=SHARED, count=2)
+    verdict = checker.check_delivered_once(record)
+    assert verdict.status == "pass" and "a 250 the sender never got" in verdict.detail
