@@ -322,7 +322,7 @@ class Drill:
         if fault == "vip":
             if self.inventory.vip is None:
                 return f"{self.inventory.domain} declares no mxdrill_vip (the keepalived address)"
-            held = vip.holders([h.remote for h in self.hosts.values()], self.inventory.vip)
+            held = self.vip_holders()
             if held != [self.scenario.primary.name]:
                 return (f"the VIP {self.inventory.vip} is held by {', '.join(held) or 'no MX'}, not by the primary "
                         f"{self.scenario.primary.name} alone: heal keepalived first")

@@ -37,8 +37,7 @@ def _each_down(make: Callable[[MailHost, float], HostFault]) -> Mode:
     return lambda t: [make(host, t.settle) for host in t.down]
 
 
-def _stop(t: FaultTargets) -> list[HostFault]:
-    return [StopService(h.remote, h.mta, settle_seconds=t.settle) for h in t.down]
+_stop = _each_down(lambda host, settle: StopService(host.remote, host.mta, settle_seconds=settle))
 
 
 def _vip(t: FaultTargets) -> list[HostFault]:
