@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lab_commands.add_parser("up", help="bring the lab up (idempotent) and wait until every service answers")
     up.add_argument("--topology", choices=topo.TOPOLOGIES, default="shared",
-                    help="shared: mx2 delivers into the shared store; relay: mx2 queues and relays to mx1")
+                    help="shared: mx2 delivers into the shared store; relay: mx2 queues and relays to mx1; "
+                         "store: both MXs relay over TLS with SASL to a mail store (Postfix + Dovecot LMTP)")
     up.add_argument("--backups", type=int, choices=topo.BACKUP_CHOICES, default=topo.DEFAULT_BACKUPS,
                     help="backup MXs: 1 (mx2, MX 20) or 2 (also mx3, MX 30, delivering into the shared store); "
                          "default %(default)s")

@@ -30,7 +30,7 @@ from mxdrill.mta import QueuedMessage, trails_by_message_id
 from mxdrill.remote import RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.sender import SenderPath
-from mxdrill.store import MailboxScan
+from mxdrill.store import MailboxScan, MailboxStore
 from mxdrill.waiting import WaitTimeout, poll_until, wait_for
 
 Deliver = Callable[[smtp.Probe, list[smtp.MxTarget]], Awaitable[smtp.Delivery]]
@@ -52,6 +52,14 @@ def sender_targets(inventory: Inventory) -> list[smtp.MxTarget]:
     return targets
 
 
+def handed_over(relay: str, marks: list[str]) -> bool:
+    """Whether a `status=sent` line's relay is a hand-over to another host of the inventory (an MX, or the
+    mail store over SMTP), not a final delivery; a local socket (`store[private/dovecot-lmtp]`) is final."""
+    if "[private/" in relay or "[/" in relay:
+        return False
+    return any(mark in relay for mark in marks)
+
+
 @dataclass(frozen=True)
 class QueuedProbe:
     token: str
@@ -69,6 +77,7 @@ class BackupEvidence:
     not_deferred: list[str] = field(default_factory=list)
     not_queued: list[str] = field(default_factory=list)
     not_in_mailbox: list[str] = field(default_factory=list)
+    bounced: list[str] = field(default_factory=list)  # the log shows status=bounced: the sender got it back
     outside_store: dict[str, str] = field(default_factory=dict)  # token -> path written off the shared store
     queued: list[QueuedProbe] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
@@ -84,6 +93,8 @@ class BackupEvidence:
             found.append(f"mail log shows no status=deferred for {listed(self.not_deferred)}")
         if self.not_queued:
             found.append(f"queue (postqueue -j) lacks {listed(self.not_queued)}")
+        if self.bounced:
+            found.append(f"bounced (status=bounced: a sender would get its mail back, not delivered later) {listed(self.bounced)}")
         if self.not_in_mailbox:
             found.append(f"delivers itself but these probes are in no mailbox: {listed(self.not_in_mailbox)}")
         if self.outside_store:
@@ -152,9 +163,13 @@ class Drill:
 
     def taken_by_backup(self, phase: str | None = None) -> dict[str, str]:
         """Probe token → the queue id the backup gave it (in its 250 reply)."""
+        return self.taken_by(self.scenario.backup.name, phase)
+
+    def taken_by(self, host: str, phase: str | None = None) -> dict[str, str]:
+        """Probe token → the queue id MX `host` gave it (in its 250 reply)."""
         wanted = self.sent(phase)
         return {e.probe: e.data["queue_id"] for e in self.record.of_kind(Kind.PROBE_ACCEPTED)
-                if e.probe in wanted and e.host == self.scenario.backup.name and e.data.get("queue_id")}
+                if e.probe in wanted and e.host == host and e.data.get("queue_id")}
 
     def delivered(self) -> set[str]:
         return {e.probe for e in self.record.of_kind(Kind.PROBE_DELIVERED) if e.probe}
@@ -222,27 +237,45 @@ class Drill:
         return self.deliver
 
     def vias_for(self, phase: str) -> tuple[str, ...]:
-        """The paths of this phase's probes: under `vip` the outage's go to the VIP itself, which only the
-        harness can address (a sending MTA follows the MX records, which still name a running primary)."""
+        """The paths of this phase's probes: under `vip` the outage's go to the VIP itself, and under
+        `mailstore` to each MX in turn, which only the harness can address (a sending MTA follows the MX
+        records, which still name a running primary)."""
         if phase == "outage" and self.scenario.fault in MTA_STAYS_UP:
             return ("harness",)
         return self.vias
 
+    @property
+    def queuers(self) -> list[MailHost]:
+        """The MXs that take the outage's probes and must queue them: the backup, or, with the mail store
+        down (`mailstore`), every MX of the pair — the primary still runs, and both must hold the mail."""
+        if self.scenario.fault == "mailstore":
+            return [self.primary, self.backup]
+        return [self.backup]
+
+    def target_groups(self, phase: str) -> list[list[smtp.MxTarget]]:
+        """Where each share of this phase's probes goes: the MXs as a sender finds them, the VIP under
+        `vip`, or under `mailstore` one share to each MX of the pair alone, so that each shows it queues."""
+        if phase != "outage":
+            return [self.targets]
+        if self.scenario.fault == "mailstore":
+            return [[t for t in self.targets if t.host == mx.name] for mx in self.queuers]
+        return [self.outage_targets()]
+
     def send(self, phase: str) -> list[smtp.Delivery]:
         """Send this phase's probes concurrently along every path (--via), each trying MX after MX like an
         MTA; record every outcome."""
-        probes: list[tuple[smtp.Probe, Deliver]] = []
-        for via in self.vias_for(phase):
-            for _ in range(self.probes_per_phase):
-                self._sequence += 1
-                recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
-                probe = smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase)
-                self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via=via)
-                probes.append((probe, self.path(via)))
-        targets = self.outage_targets() if phase == "outage" else self.targets
+        probes: list[tuple[smtp.Probe, Deliver, list[smtp.MxTarget]]] = []
+        for targets in self.target_groups(phase):
+            for via in self.vias_for(phase):
+                for _ in range(self.probes_per_phase):
+                    self._sequence += 1
+                    recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
+                    probe = smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase)
+                    self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via=via)
+                    probes.append((probe, self.path(via), targets))
 
         async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(deliver(p, targets) for p, deliver in probes))
+            return await asyncio.gather(*(deliver(p, targets) for p, deliver, targets in probes))
 
         deliveries = asyncio.run(send_all())
         for delivery in deliveries:
@@ -309,16 +342,20 @@ class Drill:
     @property
     def backup_queues(self) -> bool:
         """Whether the backup must hold the outage's probes in its queue: it relays to a primary that
-        takes no mail (not under `vip`: the primary's MTA still runs), or its store is gone (`storage`)."""
+        takes no mail (not under `vip`: the primary's MTA still runs), or its store is gone (`storage`),
+        or the mail store it forwards to is (`mailstore`)."""
         relaying = self.backup_role == "relays" and self.scenario.fault not in MTA_STAYS_UP
-        return relaying or self.scenario.fault == "storage"
+        return relaying or self.scenario.fault in ("storage", "mailstore")
 
     def fault_refusal(self) -> str | None:
         """Why this scenario's fault cannot be done on these hosts (the step is skipped, saying so), or None."""
         fault, backup = self.scenario.fault, self.scenario.backup.name
-        if fault == "storage" and self.backup_role == "relays":
+        if fault == "storage" and self.backup_role in ("relays", "forwards"):
             return (f"{backup} relays {self.inventory.domain} and delivers into no store: the storage fault "
                     f"needs a backup that delivers into the shared store itself")
+        if fault == "mailstore" and self.backup_role != "forwards":
+            return (f"{backup} does not forward {self.inventory.domain} to a mail store (declare the store in "
+                    f"mxdrill_mailstore, and its transport_maps entry on the MXs)")
         if fault == "vip":
             if self.inventory.vip is None:
                 return f"{self.inventory.domain} declares no mxdrill_vip (the keepalived address)"
@@ -374,26 +411,31 @@ class Drill:
         healed = time.monotonic()
         if self.scenario.fault == "vip":
             self.await_vip_holder(self.scenario.primary.name, "return")
+        queuers = self.queuers
         if self.backup_role == "relays" or self.backup_queues:
-            self.backup.mta.flush()
-        ours = set(self.taken_by_backup().values())
+            for mx in queuers:
+                mx.mta.flush()
+        ours = {mx.name: set(self.taken_by(mx.name).values()) for mx in queuers}
         wanted = set(self.sent())
 
         def drained() -> bool:
-            queued = {m.queue_id for m in self.backup.mta.queue()} & ours
-            return not queued and wanted <= self.poll_delivered()
+            queued = [{m.queue_id for m in mx.mta.queue()} & ours[mx.name] for mx in queuers]
+            return not any(queued) and wanted <= self.poll_delivered()
 
-        waited = wait_for(drained, deadline, f"the drain of {self.backup.name}'s queue into the mailboxes")
+        names = " and ".join(f"{mx.name}'s" for mx in queuers)
+        waited = wait_for(drained, deadline, f"the drain of {names} queue into the mailboxes")
         self.record.append(Kind.WAIT, host=self.backup.name, what="drain", seconds=waited)
         return time.monotonic() - healed
 
     # --- the backup's evidence ------------------------------------------------------------------
 
-    def backup_evidence(self) -> BackupEvidence:
-        """One look at the backup's log (since the cursor) and, for a queueing backup, its queue."""
+    def backup_evidence(self, mx: MailHost | None = None) -> BackupEvidence:
+        """One look at the backup's (or, under `mailstore`, each queueing MX's) log since the cursor and,
+        if it must queue, its queue."""
+        mx = mx or self.backup
         sent = self.sent("outage")
-        expected = {queue_id: token for token, queue_id in self.taken_by_backup("outage").items()}
-        trails = trails_by_message_id(self.backup.mta.parse_log(self.backup.log.lines_since(self.cursors[self.backup.name])))
+        expected = {queue_id: token for token, queue_id in self.taken_by(mx.name, "outage").items()}
+        trails = trails_by_message_id(mx.mta.parse_log(mx.log.lines_since(self.cursors[mx.name])))
         evidence = BackupEvidence(queues=self.backup_queues)
         for token in expected.values():
             probe_trails = trails.get(sent[token], [])
@@ -402,11 +444,13 @@ class Drill:
                 evidence.not_in_log.append(token)
             if evidence.queues and not any(t.with_status("deferred") for t in probe_trails):
                 evidence.not_deferred.append(token)
+            if any(t.with_status("bounced") for t in probe_trails):
+                evidence.bounced.append(token)
         if self.scenario.fault == "storage":  # what it wrote where its store should be, on its own disk
-            scan = self.backup.store.scan(self.run_id, fresh=True)
+            scan = mx.store.scan(self.run_id, fresh=True)
             evidence.outside_store = {token: scan.paths[token][0] for token in scan.copies if token in expected.values()}
         if evidence.queues:
-            queue: dict[str, QueuedMessage] = {m.queue_id: m for m in self.backup.mta.queue()}
+            queue: dict[str, QueuedMessage] = {m.queue_id: m for m in mx.mta.queue()}
             for queue_id, token in expected.items():
                 entry = queue.get(queue_id)
                 if entry is None:
@@ -419,35 +463,45 @@ class Drill:
             evidence.not_in_mailbox = [token for token in expected.values() if token not in delivered]
         return evidence
 
-    def await_backup_evidence(self, deadline: float) -> BackupEvidence:
-        """Until the backup's log (and queue) show every outage probe, or the deadline; the last look is recorded."""
+    def await_backup_evidence(self, deadline: float, mx: MailHost | None = None) -> BackupEvidence:
+        """Until the backup's (or `mx`'s) log and queue show every outage probe it took, or the deadline;
+        the last look is recorded."""
+        mx = mx or self.backup
         seen: list[BackupEvidence] = []
 
         def complete() -> bool:  # or hopeless: a probe written off the shared store stays there
-            seen.append(self.backup_evidence())
+            seen.append(self.backup_evidence(mx))
             return not seen[-1].problems() or bool(seen[-1].outside_store)
 
-        _, waited = poll_until(complete, deadline, f"{self.backup.name}'s queue and log to show the probes", 0.1)
-        self.record.append(Kind.WAIT, host=self.backup.name, what="backup queue/log evidence", seconds=waited)
+        _, waited = poll_until(complete, deadline, f"{mx.name}'s queue and log to show the probes", 0.1)
+        self.record.append(Kind.WAIT, host=mx.name, what="backup queue/log evidence", seconds=waited)
         evidence = seen[-1]
         for line in evidence.lines:
-            self.record.append(Kind.EVIDENCE, host=self.backup.name, line=line)
+            self.record.append(Kind.EVIDENCE, host=mx.name, line=line)
         for token, path in evidence.outside_store.items():  # the checker counts it as a copy off the home store
-            self.record.append(Kind.PROBE_FOUND, probe=token, host=self.backup.name, count=1, path=path,
-                               location=f"{self.backup.name}:{self.scenario.backup.mailbox_base} (local: the shared store was unmounted)")
+            self.record.append(Kind.PROBE_FOUND, probe=token, host=mx.name, count=1, path=path,
+                               location=f"{mx.name}:{mx.host.mailbox_base} (local: the shared store was unmounted)")
         for queued in evidence.queued:
-            self.record.append(Kind.PROBE_QUEUED, probe=queued.token, host=self.backup.name,
+            self.record.append(Kind.PROBE_QUEUED, probe=queued.token, host=mx.name,
                                queue_id=queued.queue_id, queue_name=queued.queue_name, reason=queued.reason)
         return evidence
 
     # --- mailboxes ------------------------------------------------------------------------------
 
+    @property
+    def stores(self) -> list[MailboxStore]:
+        """Each distinct mailbox store once: every MX's Maildir, or the one mail store every MX relays to."""
+        found: dict[int, MailboxStore] = {}
+        for host in self.hosts.values():
+            found.setdefault(id(host.store), host.store)
+        return list(found.values())
+
     def scans(self, fresh: bool = False) -> list[MailboxScan]:
-        """One command per MX, all at once (each over its own SSH session): every copy of every probe of
-        this run, with the storage location it sits in. A poll costs the slowest host, not their sum."""
-        hosts = list(self.hosts.values())
-        with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
-            return list(pool.map(lambda host: host.store.scan(self.run_id, fresh), hosts))
+        """One command per store host, all at once (each over its own SSH session): every copy of every
+        probe of this run, with the storage location it sits in. A poll costs the slowest host, not their sum."""
+        stores = self.stores
+        with ThreadPoolExecutor(max_workers=len(stores) or 1) as pool:
+            return list(pool.map(lambda store: store.scan(self.run_id, fresh), stores))
 
     def poll_delivered(self) -> set[str]:
         """Scan the mailboxes once; the first sighting of a probe is its `probe.delivered` event."""
@@ -468,18 +522,20 @@ class Drill:
         """Scan once more, every directory read afresh, and record every copy; the primary's storage
         location is the probes' home."""
         scans = self.scans(fresh=True)
-        home = next((scan.location for scan in scans if scan.host == self.scenario.primary.name), None)
+        home = next((scan.location for scan in scans if scan.host == self.primary.store.host), None)
         if home is not None:
             self.record.append(Kind.STORE_HOME, host=self.scenario.primary.name, location=home)
         for scan in scans:
             for token, count in scan.copies.items():
                 self.record.append(Kind.PROBE_FOUND, probe=token, host=scan.host, location=scan.location,
-                                   count=count, path=scan.paths[token][0])
+                                   count=count, path=scan.paths[token][0], route=scan.routes.get(token, []))
 
     def final_deliveries(self) -> dict[str, list[str]]:
         """Per probe, the log lines (any MX, since the cursor) of its final delivery: status=sent to a
         mailbox transport, not a hand-over to another MX. Each line is recorded as evidence."""
-        mx_marks = [h.address for h in self.inventory.mxs] + [h.name for h in self.inventory.mxs]
+        handed_to = [h.address for h in self.inventory.mxs] + [h.name for h in self.inventory.mxs]
+        if self.inventory.mailstore is not None:  # the MXs' relay to it; its own LMTP delivery is the final one
+            handed_to += [self.inventory.mailstore.name + "[", f"[{self.inventory.mailstore.address}]"]
         by_message_id = {message_id: token for token, message_id in self.sent().items()}
         finals: dict[str, list[str]] = {token: [] for token in by_message_id.values()}
         for name, host in self.hosts.items():
@@ -490,7 +546,7 @@ class Drill:
                     continue
                 for trail in host_trails:
                     for event in trail.with_status("sent"):
-                        if not any(mark in (event.relay or "") for mark in mx_marks):
+                        if not handed_over(event.relay or "", handed_to):
                             finals[token].append(event.raw)
                             self.record.append(Kind.EVIDENCE, probe=token, host=name, line=event.raw)
         return finals
@@ -506,8 +562,8 @@ class Drill:
     def remove_probes(self) -> int:
         """Delete this run's probes, once per distinct storage location."""
         removed, done = 0, set()
-        for scan in self.scans():
+        for store, scan in zip(self.stores, self.scans()):
             if scan.location not in done:
                 done.add(scan.location)
-                removed += self.hosts[scan.host].store.remove(self.run_id)
+                removed += store.remove(self.run_id)
         return removed

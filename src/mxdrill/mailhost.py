@@ -1,8 +1,10 @@
 """A declared host with its seams: its SSH session, its MTA, its mail log and its mailbox store.
 
 This is where each host's implementations are chosen (pytest-testinfra chooses a backend per host
-the same way): Postfix, the mail log (a file or the journal, chosen per host) and Maildir today. A new MTA, log source or store is chosen
-here and nowhere else; the drill and the checks only see the protocols.
+the same way): Postfix, the mail log (a file or the journal, chosen per host), and the mailbox store:
+Maildir where the MXs deliver themselves, or, when the inventory declares a mail store the MXs relay
+to (`mxdrill_mailstore`), that host's Dovecot, one store shared by every MX. A new MTA, log source
+or store is chosen here and nowhere else; the drill and the checks only see the protocols.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mxdrill.mta.postfix import Postfix
 from mxdrill.remote import Remote, Sessions
 from mxdrill.sender import SenderPath
 from mxdrill.store import MailboxStore
+from mxdrill.store.dovecot import DovecotStore
 from mxdrill.store.maildir import MaildirStore
 
 
@@ -37,20 +40,25 @@ class MailHost:
 
 
 def mail_hosts(inventory: Inventory, sessions: Sessions, detect: bool = True) -> dict[str, MailHost]:
-    """Every MX of the inventory with its seams; nothing is connected until a seam is used.
+    """Every MX of the inventory with its seams, and the mail store the MXs relay to, if one is declared
+    (last: the fault `mailstore` takes it down, and its log shows each final delivery); nothing is
+    connected until a seam is used.
 
     `detect=False` (the dry-run plan): nothing is ever asked of a host, not even which unit runs Postfix.
     """
+    found = {}
+    mailstore = inventory.mailstore
+    shared = DovecotStore(sessions[mailstore]) if mailstore is not None else None
     primary = Postfix(sessions[inventory.primary], detect)
     folders = functools.cache(lambda: primary.mailbox_paths(inventory.recipients))
     folders_of = functools.cache(lambda recipient: primary.mailbox_paths([recipient]))
-    found = {}
     for host in inventory.mxs:
         remote = sessions[host]
-        found[host.name] = MailHost(
-            host, remote, Postfix(remote, detect), log_source(host, remote),
-            MaildirStore(remote, host.mailbox_base, inventory.storage_fstype, folders, folders_of),
-        )
+        store = shared or MaildirStore(remote, host.mailbox_base, inventory.storage_fstype, folders, folders_of)
+        found[host.name] = MailHost(host, remote, Postfix(remote, detect), log_source(host, remote), store)
+    if mailstore is not None and shared is not None:
+        remote = sessions[mailstore]
+        found[mailstore.name] = MailHost(mailstore, remote, Postfix(remote, detect), log_source(mailstore, remote), shared)
     return found
 
 

@@ -127,6 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if "vip" in modes and not any(domain.vip for domain in fleet.domains):
         raise pytest.UsageError(f"--faults vip: no domain of {path} declares mxdrill_vip (its keepalived address): "
                                 "declare it, or leave vip out of the fault modes")
+    if "mailstore" in modes and not any(domain.mailstore for domain in fleet.domains):
+        raise pytest.UsageError(f"--faults mailstore: no domain of {path} declares a mail store (group mxdrill_mailstore, "
+                                "the host the MXs relay to): declare it, or leave mailstore out of the fault modes")
     config.stash[LOAD_KEY] = load_setting(config)
     config.stash[VIA_KEY] = via_setting(config, fleet)
     if config.getoption("mxdrill_dry_run"):

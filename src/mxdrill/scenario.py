@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxdrill.faults.modes import DEFAULT_MODES, FIRST_BACKUP_ONLY, MODES
+from mxdrill.faults.modes import DEFAULT_MODES, FIRST_BACKUP_ONLY, MODES, TAKES_DOWN_MAILSTORE
 from mxdrill.inventory import Host, Inventory
 
 
@@ -31,13 +31,18 @@ def scenarios(inventory: Inventory, modes: tuple[str, ...] = DEFAULT_MODES) -> l
     """One scenario per backup and fault mode, backups in the order senders try them.
 
     `vip` is drilled once per domain that declares a VIP, with the first backup: VRRP moves the address
-    between the primary and it, and taking more hosts down would not move it anywhere else.
+    between the primary and it, and taking more hosts down would not move it anywhere else. `mailstore`
+    is drilled once per domain that declares a mail store: it takes that host down, and both MXs queue.
     """
     found = []
     for index, backup in enumerate(inventory.backups):
         down = (inventory.primary, *inventory.backups[:index])
-        found += [Scenario(inventory.primary, backup, mode, down, inventory.domain) for mode in modes
-                  if mode not in FIRST_BACKUP_ONLY or (index == 0 and inventory.vip is not None)]
+        for mode in modes:
+            if mode in TAKES_DOWN_MAILSTORE:
+                if index == 0 and inventory.mailstore is not None:
+                    found.append(Scenario(inventory.primary, backup, mode, (inventory.mailstore,), inventory.domain))
+            elif mode not in FIRST_BACKUP_ONLY or (index == 0 and inventory.vip is not None):
+                found.append(Scenario(inventory.primary, backup, mode, down, inventory.domain))
     return found
 
 

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mxdrill import dnscheck, preflight, smtprules
+from mxdrill import dnscheck, preflight, relaycheck, smtprules
 from mxdrill.finding import Finding
 from mxdrill.greeting import Greeting, greet
 from mxdrill.history import History, Kind
@@ -153,7 +153,8 @@ def unknown_recipient(survey: Survey, mxs: list[Host]) -> list[Finding]:
 
 
 def queue_lifetime(survey: Survey, mxs: list[Host]) -> list[Finding]:
-    queueing = [b for b in _backups(survey, mxs) if survey.role(b) == "relays"]
+    # a relaying backup queues while the primary is down; an MX that forwards to a mail store, while the store is
+    queueing = [h for h in mxs if survey.role(h) == "forwards" or (h in _backups(survey, mxs) and survey.role(h) == "relays")]
     return [f for b in queueing for f in preflight.queue_lifetime(
         b.name, survey.hosts[b.name].mta.config(*preflight.QUEUE_LIFETIMES), survey.inventory.min_queue_lifetime)]
 
@@ -187,6 +188,15 @@ def storage_cross_write(survey: Survey, mxs: list[Host]) -> list[Finding]:
                                   survey.run_id)
 
 
+def relay_to_mailstore(survey: Survey, mxs: list[Host]) -> list[Finding]:
+    store = survey.inventory.mailstore
+    if store is None:
+        return []
+    recipient = survey.inventory.recipients[0]
+    forwarding = [h for h in mxs if survey.role(h) == "forwards"]
+    return [relaycheck.relay_finding(survey.hosts[h.name], recipient, store.name) for h in forwarding]
+
+
 ONLY_RELAYS = "fewer than two MXs deliver into mailboxes here (the backup relays): nothing to share"
 
 CHECKS: tuple[Check, ...] = (
@@ -198,8 +208,10 @@ CHECKS: tuple[Check, ...] = (
     Check("accepts-domain", "each backup accepts the domain", accepts_domain),
     Check("refuses-relay", "no MX is an open relay", open_relay),
     Check("rejects-unknown-recipient", "each backup refuses unknown users at RCPT (no backscatter)", unknown_recipient),
-    Check("queue-lifetime", "each queueing backup keeps mail long enough", queue_lifetime,
-          applies="no backup queues mail for the domain here (each delivers into the mailboxes itself)"),
+    Check("queue-lifetime", "each queueing backup (and each MX forwarding to a mail store) keeps mail long enough",
+          queue_lifetime, applies="no backup queues mail for the domain here (each delivers into the mailboxes itself)"),
+    Check("relay-to-mailstore", "each MX hands the domain to the mail store (TLS and SASL as it requires)",
+          relay_to_mailstore, applies="no mail store is declared (mxdrill_mailstore): the MXs deliver themselves"),
     Check("config-parity", "each backup's anti-spam and TLS settings match the primary's", parity),
     Check("storage-mounted", "shared storage is mounted on every delivering MX", storage_mounted,
           applies="no MX delivers into mailboxes itself here"),

@@ -4,7 +4,8 @@ A mode makes a scenario's host faults from the scenario's hosts (`FaultTargets`)
 down (the primary, and the backups preferred over the one under test), the backup under test, the
 time the MTA is given to stop or start (the inventory's `mxdrill_mta_settle`) and the domain's VIP.
 Most modes do the same harm to every host taken down; `vip` takes the address from the primary only,
-and `storage` adds the loss of the shared store on the backup to a stopped primary. The result is one
+`storage` adds the loss of the shared store on the backup to a stopped primary, and `mailstore` stops
+the mail store the MXs relay to (its scenario's `down` is that host, not the primary). The result is one
 composed `Faults`, done in order and healed in reverse.
 """
 
@@ -57,10 +58,14 @@ MODES: dict[str, Mode] = {
     "blackhole": _each_down(lambda host, settle: FirewallSmtp(host.remote, "drop", name="blackhole")),
     "vip": _vip,
     "storage": _storage,
+    # the mail store the MXs relay to (seed 003 Scénario 3): its Postfix stopped, the MXs up and queueing
+    "mailstore": _stop,
 }
 DEFAULT_MODES = ("stop",)  # what a drill runs unless --faults / ini mxdrill_faults say otherwise
-MTA_STAYS_UP = frozenset({"vip"})  # the primary's MTA still takes mail: the backup need not queue it
-FIRST_BACKUP_ONLY = frozenset({"vip"})  # VRRP runs between the primary and its first backup
+MTA_STAYS_UP = frozenset({"vip", "mailstore"})  # the primary's MTA still takes mail: no sender fails over
+FIRST_BACKUP_ONLY = frozenset({"vip", "mailstore"})  # VRRP runs between the primary and its first backup; one store
+# fault modes whose target is not the primary but another declared host (`Scenario.down` holds it)
+TAKES_DOWN_MAILSTORE = frozenset({"mailstore"})
 
 
 def build(mode: str, targets: FaultTargets) -> Faults:

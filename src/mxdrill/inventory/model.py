@@ -54,7 +54,7 @@ class Host(BaseModel):
 
     name: str  # the inventory hostname
     address: str  # ansible_host, or the inventory hostname
-    roles: frozenset[str]  # among "primary", "backup", "storage", "dns", "sender"
+    roles: frozenset[str]  # among "primary", "backup", "storage", "mailstore", "dns", "sender"
     ssh: SshSettings
     service: ServiceControl
     mail_log: str
@@ -125,6 +125,11 @@ class Inventory(BaseModel):
     def storage(self) -> Host | None:
         """The shared mailbox store, when the MXs deliver into one."""
         return next(iter(self._with_role("storage")), None)
+
+    @property
+    def mailstore(self) -> Host | None:
+        """The internal mail store the MXs relay the domain to (Postfix + Dovecot), when they deliver nowhere themselves."""
+        return next(iter(self._with_role("mailstore")), None)
 
     @property
     def dns(self) -> Host | None:

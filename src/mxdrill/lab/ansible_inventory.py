@@ -160,15 +160,19 @@ def _domain_mxs(domain: str, backups: int, domains: int) -> list[topo.LabHost]:
                   key=lambda h: h.mx_priority or 0)
 
 
-def groups(backups: int, domains: int = topo.DEFAULT_DOMAINS) -> list[tuple[str, list[topo.LabHost]]]:
-    """mxdrill's role groups in order, each with its hosts: every domain's primary, then every domain's backups."""
+def groups(backups: int, domains: int = topo.DEFAULT_DOMAINS, topology: Topology = "shared") -> list[tuple[str, list[topo.LabHost]]]:
+    """mxdrill's role groups in order, each with its hosts: every domain's primary, then every domain's backups.
+
+    The store topology's MXs mount no shared storage: it declares the mail store they relay to instead.
+    """
     lab_hosts = topo.lab_hosts(backups, domains)
     mxs = [_domain_mxs(domain, backups, domains) for domain in topo.mail_domains(domains)]
-    of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "dns", "sender")}
+    of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "mailstore", "dns", "sender")}
+    store = ("mxdrill_mailstore", of_role["mailstore"]) if topology == "store" else ("mxdrill_storage", of_role["storage"])
     return [
         ("mxdrill_primary", [pair[0] for pair in mxs]),
         ("mxdrill_backup", [h for pair in mxs for h in pair[1:]]),
-        ("mxdrill_storage", of_role["storage"]),
+        store,
         ("mxdrill_dns", of_role["dns"]),
         ("mxdrill_sender", of_role["sender"]),
     ]
@@ -190,10 +194,11 @@ def _domain_groups(backups: int, domains: int, with_vars: bool) -> list[str]:
     return lines
 
 
-def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, domains: int) -> list[str]:
+def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, domains: int,
+              topology: Topology = "shared") -> list[str]:
     """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/ and group_vars/)."""
     lines = ["  children:"]
-    for name, members in groups(backups, domains):
+    for name, members in groups(backups, domains, topology):
         lines += [f"    {name}:", "      hosts:"]
         for lab_host in members:
             lines.append(f"        {lab_host.fqdn}:")
@@ -218,7 +223,7 @@ def render(
         "all:",
         "  vars:",
         *_lines(shared_vars(prefix, key_file, known_hosts, init, tls_ca=tls_ca), 4),
-        *_children(backups, prefix, init, domains),
+        *_children(backups, prefix, init, domains, topology),
     ]
     return "\n".join(lines) + "\n"
 
@@ -239,15 +244,16 @@ def render_dir(
     """
     hosts_yml = [*_header(topology, backups, init, domains),
                  "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
-                 "all:", *_children(backups, None, init, domains)]
+                 "all:", *_children(backups, None, init, domains, topology)]
     files = {
         "hosts.yml": "\n".join(hosts_yml) + "\n",
         "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory", tls_ca)),
     }
     for domain in topo.mail_domains(domains)[1:]:
         files[f"group_vars/{topo.domain_group(domain)}.yml"] = _file(domain_group_vars(domain))
-    for lab_host in topo.lab_hosts(backups, domains):
-        files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init))
+    for _group, members in groups(backups, domains, topology):
+        for lab_host in members:
+            files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init))
     return files
 
 

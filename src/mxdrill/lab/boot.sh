@@ -3,7 +3,8 @@
 #   boot.sh init          runs as PID 1: hostname, copy-on-write /etc and /var, private /run /tmp /root /home
 #                         /dev, everything else shared with the machine read-only; then hands PID 1 to
 #                         systemd (LAB_INIT=systemd) or to tini, which runs `boot.sh services`.
-#   boot.sh services      (init scripts) starts syslog, sshd and the role's daemons as a Debian host would, then idles.
+#   boot.sh services      (init scripts) starts syslog, sshd and the role's daemons as a Debian host would
+#                         (the mail store: Dovecot, then Postfix), then idles.
 #   boot.sh accounts      (systemd, a oneshot unit) creates the role's accounts: vmail, and the login user drill.
 #   boot.sh wait-storage  (systemd, a oneshot unit) waits until the storage host's sshd answers.
 # The environment (LAB_*) comes from mxdrill.lab.configs.boot_environment; files come pre-written in the
@@ -111,6 +112,14 @@ stage_services() {
         if [ "$LAB_MOUNT_STORAGE" = 1 ]; then mount_storage; fi
         service postfix start
         if [ "$LAB_KEEPALIVED" = 1 ]; then keepalived -f /etc/keepalived/keepalived.conf; fi
+        ;;
+    mailstore)  # Dovecot first: Postfix's LMTP and SASL sockets are Dovecot's
+        add_vmail "$LAB_VMAIL_HOME"
+        mkdir -p "$LAB_VMAIL_HOME" && chown "$LAB_VMAIL_ID:$LAB_VMAIL_ID" "$LAB_VMAIL_HOME"
+        chgrp dovecot /etc/dovecot/relay-users  # 0640: the relay secret, readable by Dovecot's auth only
+        sievec /etc/dovecot/sieve/drill.sieve
+        dovecot -c /etc/dovecot/dovecot.conf
+        service postfix start
         ;;
     sender)
         service postfix start

@@ -259,6 +259,8 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             f"virtual_gid_maps = static:{topo.VMAIL_ID}",
             "virtual_minimum_uid = 100",
         ]
+    elif topo.relays_to_mailstore(lab_host, topology):
+        lines += _relay_to_mailstore(lab_host)
     else:  # the queueing backup MX of the relay topology (seed 003 relay variant)
         lines += [
             "mydestination = $myhostname, localhost",
@@ -268,6 +270,147 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
         ]
     return "\n".join(lines) + "\n"
+
+
+MAILSTORE_NEXTHOP = f"[mailstore.{DOMAIN}]:25"  # brackets: no MX lookup (seed 003, "Table de transport")
+
+
+def _relay_to_mailstore(lab_host: LabHost) -> list[str]:
+    """Seed 003 Scénario 3 on an MX: relay the domain, hand every message to the mail store, and
+    only over TLS (verified against the lab CA) with SASL credentials. The TLS demand is the mail
+    store's policy entry, not the global level, so that mail elsewhere (a bounce) still goes out."""
+    return [
+        "mydestination = $myhostname, localhost",
+        "mynetworks = 127.0.0.0/8 [::1]/128",
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+        f"relay_domains = {lab_host.domain}",
+        "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
+        "transport_maps = texthash:/etc/postfix/transport",
+        "smtp_tls_security_level = may",
+        "smtp_tls_policy_maps = texthash:/etc/postfix/tls_policy",
+        f"smtp_tls_CAfile = {tls.HOST_CA_FILE}",
+        "smtp_tls_loglevel = 1",
+        "smtp_sasl_auth_enable = yes",
+        "smtp_sasl_password_maps = texthash:/etc/postfix/sasl_passwd",
+        "smtp_sasl_security_options = noanonymous",
+        "smtp_sasl_tls_security_options = noanonymous",
+    ]
+
+
+def relay_map_files(domain: str = DOMAIN) -> list[LabFile]:
+    """An MX's maps toward the mail store: the transport, the TLS policy and the SASL password (0600, as the seed has it)."""
+    return [
+        LabFile("/etc/postfix/transport", f"{domain} smtp:{MAILSTORE_NEXTHOP}\n"),
+        LabFile("/etc/postfix/tls_policy", f"{MAILSTORE_NEXTHOP} secure match=mailstore.{DOMAIN}\n"),
+        LabFile("/etc/postfix/sasl_passwd", f"{MAILSTORE_NEXTHOP} {topo.RELAY_USER}:{topo.RELAY_PASSWORD}\n", 0o600),
+    ]
+
+
+def mailstore_main_cf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+    """The mail store's Postfix (seed 003, "Serveur de stockage" and "Sécurité entre MX et serveur de
+    stockage"): mail for the domain only from the MXs, only over TLS, only after SASL (Dovecot's auth),
+    delivered by Dovecot's LMTP."""
+    encrypt = [line for line in _smtpd_tls() if not line.startswith("smtpd_tls_security_level")]
+    return "\n".join([
+        *_postfix_common(lab_host), *encrypt,
+        "mydestination = $myhostname, localhost",
+        "mynetworks = 127.0.0.0/8 [::1]/128",
+        f"virtual_mailbox_domains = {lab_host.domain}",
+        "virtual_mailbox_maps = texthash:/etc/postfix/vmailbox",
+        "virtual_transport = lmtp:unix:private/dovecot-lmtp",
+        "smtpd_tls_security_level = encrypt",
+        "smtpd_tls_auth_only = yes",
+        "smtpd_sasl_auth_enable = yes",
+        "smtpd_sasl_type = dovecot",
+        "smtpd_sasl_path = private/auth",
+        "smtpd_client_restrictions = check_client_access cidr:/etc/postfix/mx_clients.cidr, reject",
+        "smtpd_relay_restrictions = permit_sasl_authenticated, reject",
+    ]) + "\n"
+
+
+def mx_clients_cidr(prefix: ipaddress.IPv4Network) -> str:
+    """The mail store's clients: an MX (either address family) once it has authenticated; no one else."""
+    lines = []
+    for mx in (h for h in topo.ALL_HOSTS if h.role == "mx"):
+        lines += [f"{mx.address(prefix)}/32 permit_sasl_authenticated", f"{mx.address6()}/128 permit_sasl_authenticated"]
+    return "\n".join(lines) + "\n"
+
+
+def dovecot_conf() -> str:
+    """Dovecot on the mail store: LMTP for Postfix, SASL auth for the MXs, Maildir under VMAIL_HOME.
+
+    A global Sieve script files the drill's outage probes into the folder `Drill`, as a user's own
+    filter might: the drill must find mail in every folder, not only in INBOX.
+    """
+    return f"""protocols = lmtp
+ssl = no
+log_path = syslog
+syslog_facility = mail
+mail_location = maildir:{topo.VMAIL_HOME}/%d/%n
+first_valid_uid = {topo.VMAIL_ID}
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u /etc/dovecot/relay-users
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u /etc/dovecot/users
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service lmtp {{
+  unix_listener /var/spool/postfix/private/dovecot-lmtp {{
+    mode = 0600
+    user = postfix
+    group = postfix
+  }}
+}}
+service auth {{
+  unix_listener /var/spool/postfix/private/auth {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+  unix_listener auth-userdb {{
+    mode = 0600
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = sieve
+  postmaster_address = postmaster@{DOMAIN}
+}}
+plugin {{
+  sieve_before = /etc/dovecot/sieve/drill.sieve
+}}
+"""
+
+
+SIEVE_SCRIPT = """require ["fileinto", "mailbox"];
+if header :contains "Subject" "(outage)" {
+  fileinto :create "Drill";
+}
+"""
+
+
+def dovecot_users(domain: str = DOMAIN) -> str:
+    """The mailboxes (Dovecot's userdb: iterable, so `doveadm -A` reaches every user)."""
+    return "".join(f"{r}::{topo.VMAIL_ID}:{topo.VMAIL_ID}::{topo.VMAIL_HOME}/{domain}/{r.split('@')[0]}::\n"
+                   for r in topo.recipients(domain))
+
+
+def mailstore_files(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> list[LabFile]:
+    return [
+        LabFile("/etc/postfix/main.cf", mailstore_main_cf(lab_host, prefix)),
+        LabFile("/etc/postfix/vmailbox", relay_recipients(lab_host.domain)),
+        LabFile("/etc/postfix/mx_clients.cidr", mx_clients_cidr(prefix)),
+        LabFile("/etc/dovecot/dovecot.conf", dovecot_conf()),
+        LabFile("/etc/dovecot/users", dovecot_users(lab_host.domain)),
+        LabFile("/etc/dovecot/relay-users", f"{topo.RELAY_USER}:{{PLAIN}}{topo.RELAY_PASSWORD}\n", 0o640),
+        LabFile("/etc/dovecot/sieve/drill.sieve", SIEVE_SCRIPT),
+    ]
 
 
 def vmailbox(domain: str = DOMAIN) -> str:
@@ -332,12 +475,15 @@ def etc_hosts(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
             f"{lab_host.address(prefix)} {names}\n{lab_host.address6()} {names}\n")
 
 
-def tls_files(lab_host: LabHost, material: tls.LabTls) -> list[LabFile]:
-    """An MX's certificate and key (0600, as smtpd wants it: read as root before chroot); the sender's CA to trust."""
+def tls_files(lab_host: LabHost, material: tls.LabTls, verifies_store: bool = False) -> list[LabFile]:
+    """An MX's (and the mail store's) certificate and key (0600, as smtpd wants it: read as root before chroot),
+    and the lab CA to trust: the sender's, and an MX's that relays to the mail store (`verifies_store`): only
+    those hosts reboot when the CA changes."""
     if lab_host.role == "sender":
         return [LabFile(tls.HOST_CA_FILE, material.ca_pem)]
     cert_pem, key_pem = material.certificates[lab_host.name]
-    return [LabFile(tls.HOST_CERT_FILE, cert_pem), LabFile(tls.HOST_KEY_FILE, key_pem, 0o600)]
+    trust = [LabFile(tls.HOST_CA_FILE, material.ca_pem)] if verifies_store else []
+    return [LabFile(tls.HOST_CERT_FILE, cert_pem), LabFile(tls.HOST_KEY_FILE, key_pem, 0o600), *trust]
 
 
 def host_files(
@@ -377,7 +523,11 @@ def host_files(
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
     if lab_host.role in ("mx", "sender"):
         files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix)))
-        files += tls_files(lab_host, keys.tls)
+        files += tls_files(lab_host, keys.tls, topo.relays_to_mailstore(lab_host, topology))
+    if lab_host.role == "mailstore":
+        files += [*mailstore_files(lab_host, prefix), *tls_files(lab_host, keys.tls)]
+    if topo.relays_to_mailstore(lab_host, topology):
+        files += relay_map_files(lab_host.domain)
     if lab_host.role == "mx":
         files += [
             LabFile("/etc/postfix/vmailbox", vmailbox(lab_host.domain)),
@@ -412,6 +562,7 @@ def boot_environment(
         "LAB_STORAGE_EXPORT": topo.STORAGE_EXPORT,
         "LAB_MAILBOX_BASE": topo.MAILBOX_BASE,
         "LAB_VMAIL_ID": str(topo.VMAIL_ID),
+        "LAB_VMAIL_HOME": topo.VMAIL_HOME,
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
     }

@@ -251,7 +251,7 @@ def run_state() -> RunState | None:
     except ValueError:
         return None
     init = _read(INIT_FILE) or topo.DEFAULT_INIT  # a lab from before --init ran init scripts
-    if init not in topo.INITS or topo.refusal(backups, init, domains) is not None:
+    if init not in topo.INITS or topo.refusal(backups, init, domains, topology) is not None:
         return None
     return RunState(topology, backups, prefix, init, domains)  # type: ignore[arg-type]
 
@@ -300,7 +300,7 @@ def failing(
 
 def _refuse_unsupported(state: RunState) -> None:
     """LabUsageError, before anything is touched, for a lab the lab does not run (`--domains 9`, `--backups 3`)."""
-    refused = topo.refusal(state.backups, state.init, state.domains)
+    refused = topo.refusal(state.backups, state.init, state.domains, state.topology)
     if refused is not None:
         raise LabUsageError(refused)
 

@@ -107,7 +107,7 @@ def probes(
         found.append(Probe(lab_host.name, "ssh", lambda a=address: banner_starts(a, 22, b"SSH-")))
         if lab_host.role == "dns":
             found.append(Probe(lab_host.name, "dns", lambda a=address: all(dns_answers_mx(a, domain=d) for d in names)))
-        if lab_host.role in ("mx", "sender"):
+        if lab_host.role in ("mx", "sender", "mailstore"):
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):
             found.append(Probe(lab_host.name, "mount", lambda h=lab_host: storage_mounted(h)))

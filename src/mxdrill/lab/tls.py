@@ -69,8 +69,8 @@ def key_path(tls_dir: Path, fqdn: str) -> Path:
 
 
 def mx_hosts() -> tuple[topo.LabHost, ...]:
-    """Every MX any lab can run: all get a certificate, whether they run now or not, so the set never changes."""
-    return tuple(h for h in topo.EVERY_HOST if h.role == "mx")
+    """Every MX any lab can run, and the mail store: all get a certificate, whether they run now or not, so the set never changes."""
+    return tuple(h for h in topo.EVERY_HOST if h.role in ("mx", "mailstore"))
 
 
 # --- PEM and files ------------------------------------------------------------------------------

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Topology = Literal["shared", "relay"]
-TOPOLOGIES: tuple[Topology, ...] = ("shared", "relay")
+# shared: both MXs deliver into one shared store (seed 003 Scénario 1); relay: the backup queues for the
+# primary; store: both MXs only relay, over TLS with SASL, to an internal mail store that delivers with
+# Dovecot's LMTP (Scénario 3).
+Topology = Literal["shared", "relay", "store"]
+TOPOLOGIES: tuple[Topology, ...] = ("shared", "relay", "store")
 
 # How the MX hosts and the sender boot: Debian's init scripts under tini (the default, quick), or
 # systemd 252 as PID 1 with the journal as the only log, as a fresh Debian 12 host runs. The DNS and
@@ -38,6 +41,11 @@ VMAIL_ID = 5000
 STORAGE_EXPORT = "/srv/vhosts"
 MAILBOX_BASE = "/var/mail/vhosts"
 RECIPIENT_USERS = ("probe", "postmaster")
+VMAIL_HOME = "/var/vmail"  # the mail store's Dovecot mailboxes: VMAIL_HOME/<domain>/<user>, Maildir
+# The SASL account the MXs relay to the mail store with (a lab secret: it sits in the MXs' map files and
+# in Dovecot's passdb on the store, never in an inventory or a report).
+RELAY_USER = "relay@example.test"
+RELAY_PASSWORD = "lab-relay-secret"
 RECIPIENTS = tuple(f"{user}@{DOMAIN}" for user in RECIPIENT_USERS)
 
 # Host number inside the prefix for the machine's end of the bridge and for the VIP.
@@ -56,7 +64,7 @@ class LabHost:
     """
 
     name: str
-    role: Literal["dns", "storage", "mx", "sender"]
+    role: Literal["dns", "storage", "mailstore", "mx", "sender"]
     offset: int
     mx_priority: int | None = None
     vrrp: bool = False
@@ -90,6 +98,7 @@ def ipv6_offset(offset: int) -> int:
 ALL_HOSTS: tuple[LabHost, ...] = (
     LabHost("dns", "dns", 53),
     LabHost("storage", "storage", 20),
+    LabHost("mailstore", "mailstore", 25),
     LabHost("mx1", "mx", 11, mx_priority=10, vrrp=True),
     LabHost("mx2", "mx", 12, mx_priority=20, vrrp=True, relay_backup=True),
     LabHost("mx3", "mx", 13, mx_priority=30),
@@ -214,10 +223,16 @@ def vip(prefix: ipaddress.IPv4Network = DEFAULT_PREFIX) -> str:
 
 
 def mounts_shared_storage(lab_host: LabHost, topology: Topology) -> bool:
-    """MX hosts that deliver into the shared store; in the relay topology mx2 only queues, mx3 still delivers."""
-    if lab_host.role != "mx":
+    """MX hosts that deliver into the shared store; in the relay topology mx2 only queues, mx3 still delivers;
+    in the store topology every MX relays to the mail store and mounts nothing."""
+    if lab_host.role != "mx" or topology == "store":
         return False
     return topology == "shared" or not lab_host.relay_backup
+
+
+def relays_to_mailstore(lab_host: LabHost, topology: Topology) -> bool:
+    """MX hosts that hand the domain to the mail store (transport_maps, TLS, SASL): every MX of the store topology."""
+    return lab_host.role == "mx" and topology == "store"
 
 
 def runs_systemd(lab_host: LabHost, init: Init) -> bool:
@@ -225,7 +240,7 @@ def runs_systemd(lab_host: LabHost, init: Init) -> bool:
     return init == "systemd" and lab_host.role in ("mx", "sender")
 
 
-def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS) -> str | None:
+def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS, topology: str = "shared") -> str | None:
     """Why the lab will not run this combination (one line naming the option to change), or None.
 
     Further domains get one backup MX each and boot init scripts: mx3 and the systemd profile are about
@@ -239,6 +254,8 @@ def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAI
         return f"--domains {domains} gives each domain one backup MX: --backups {backups} runs with --domains 1 only"
     if domains > DEFAULT_DOMAINS and init != DEFAULT_INIT:
         return f"--domains {domains} boots init-script hosts only: --init {init} runs with --domains 1 only"
+    if domains > DEFAULT_DOMAINS and topology == "store":
+        return f"the mail store serves {DOMAIN} only: --topology store runs with --domains 1 only"
     return None
 
 

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-DeliveryRole = Literal["delivers", "relays", "refuses"]
+# delivers: into mailboxes on (or mounted on) this host; relays: queues for a lower MX of the domain;
+# forwards: hands the domain to a fixed next hop, an internal mail store (transport_maps: seed 003 Scénario 3)
+DeliveryRole = Literal["delivers", "relays", "forwards", "refuses"]
 
 
 @dataclass(frozen=True)

@@ -214,12 +214,20 @@ class Postfix:
         return parse_postconf(self.remote.check("postconf " + " ".join(shlex.quote(n) for n in names)))
 
     def delivery_role(self, domain: str) -> DeliveryRole:
-        """'delivers' (into mailboxes here), 'relays' (queues for a lower MX) or 'refuses' the domain."""
+        """'delivers' (into mailboxes here), 'relays' (queues for a lower MX), 'forwards' (to the next hop its
+        transport_maps name for the domain: a mail store) or 'refuses' the domain."""
         values = self.config("virtual_mailbox_domains", "mydestination", "relay_domains")
         listed = {name: domain in value.replace(",", " ").split() for name, value in values.items()}
         if listed.get("virtual_mailbox_domains") or listed.get("mydestination"):
             return "delivers"
-        return "relays" if listed.get("relay_domains") else "refuses"
+        if not listed.get("relay_domains"):
+            return "refuses"
+        return "forwards" if self.transport_for(domain) else "relays"
+
+    def transport_for(self, domain: str) -> str:
+        """What transport_maps say for the domain (`smtp:[store]:25`), or '' (the MX records decide)."""
+        return self.remote.run(f"maps=$(postconf -h transport_maps); [ -n \"$maps\" ] && "
+                               f"postmap -q {shlex.quote(domain)} $maps").stdout.strip()
 
     def mailbox_paths(self, recipients: list[str]) -> list[str]:
         """Ask virtual_mailbox_maps where each recipient's Maildir is; domain/local/ where it says nothing."""

@@ -3,13 +3,14 @@
 One command per host, however many probes: the store reports each probe's copies and the storage
 location they sit in (the mount source, or the host's local disk), so the shared store seen
 through two MXs counts once while a copy on an MX's own disk is a second location. Maildir
-(`maildir.py`) is the implementation today; Dovecot comes later. Unit tests use a fake.
+(`maildir.py`) reads the files an MX delivered; Dovecot (`dovecot.py`) asks the mail store the MXs
+relay to, in every folder. Unit tests use a fake.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -23,6 +24,7 @@ class MailboxScan:
     fstype: str
     copies: Counter[str]
     paths: dict[str, list[str]]
+    routes: dict[str, list[str]] = field(default_factory=dict)  # token -> hosts it passed (Received:), when the store tells
 
 
 class MailboxStore(Protocol):
