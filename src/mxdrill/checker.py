@@ -220,7 +220,9 @@ def failover_seconds(record: Record, via: str | None = None) -> float | None:
 
 
 def drain_seconds(record: Record) -> float | None:
-    """From the last heal to the last delivery of a probe the backup had accepted before it (None if one never arrived).
+    """From the last heal to the last delivery of a probe the backup had accepted before it, or of a probe of
+    the outage (None if one never arrived). The outage's probes count wherever they wait: on both MXs while
+    the mail store is down, at the senders while every MX answers 4xx (`userdb`).
 
     The last heal: a fault that takes several hosts down (primary and the backups preferred over
     the one under test) is over only when every one of them is back.
@@ -232,6 +234,7 @@ def drain_seconds(record: Record) -> float | None:
     # what the backup held at the heal: a load stream's probes it takes after it are no drain
     backup_probes = {e.probe for e in record.of_kind(Kind.PROBE_ACCEPTED)
                      if e.probe and e.data.get("role") == "backup" and e.time <= start}
+    backup_probes |= {e.probe for e in record.of_kind(Kind.PROBE_SENT) if e.probe and e.data.get("phase") == "outage"}
     delivered = {e.probe: e.time for e in record.of_kind(Kind.PROBE_DELIVERED) if e.probe in backup_probes}
     if not backup_probes or set(delivered) != backup_probes:
         return None

@@ -9,6 +9,7 @@ the record as it happens, and the checkers judge from that record alone.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ import pytest
 from mxdrill import dnscheck, pending, smtp
 from mxdrill.checker import first_ten
 from mxdrill.faults import Faults, Nemesis, vip
-from mxdrill.faults.modes import MTA_STAYS_UP, FaultTargets
+from mxdrill.faults.modes import MTA_STAYS_UP, TEMPFAILS, FaultTargets
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
 from mxdrill.inventory import Inventory
@@ -27,13 +28,16 @@ from mxdrill.load import SEQUENCE_BASE, LoadSettings, LoadStream
 from mxdrill.locks import LocalLock, check_host_lock, release_host_lock, take_host_lock
 from mxdrill.mailhost import MailHost
 from mxdrill.mta import QueuedMessage, trails_by_message_id
-from mxdrill.remote import RemoteError
+from mxdrill.remote import Remote, RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.sender import SenderPath
 from mxdrill.store import MailboxScan, MailboxStore
 from mxdrill.waiting import WaitTimeout, poll_until, wait_for
 
 Deliver = Callable[[smtp.Probe, list[smtp.MxTarget]], Awaitable[smtp.Delivery]]
+# Postfix's refusal of a recipient it could not look up: `NOQUEUE: reject: RCPT from ...: 451 4.3.0 <...>: Temporary lookup failure`
+RETRY_SECONDS = 1.0  # how soon the harness, as a sender, offers a 4xx-refused probe again (an MTA: minutes)
+TEMPFAIL_LINE = re.compile(r"NOQUEUE: reject: RCPT from \S+: 4\d\d ")
 
 
 def deliver_as_harness(probe: smtp.Probe, targets: list[smtp.MxTarget]) -> Awaitable[smtp.Delivery]:
@@ -50,6 +54,15 @@ def sender_targets(inventory: Inventory) -> list[smtp.MxTarget]:
             host = by_address.get(address)
             targets.append(smtp.MxTarget(record.preference, record.exchange, address, host.name if host else "?"))
     return targets
+
+
+def fault_targets(scenario: Scenario, inventory: Inventory, hosts: dict[str, MailHost],
+                  support: dict[str, Remote]) -> FaultTargets:
+    """What the scenario's fault is done to: the mail hosts it takes down (the primary first, or the mail store),
+    the backup, the inventory's settle time and VIP, and the user database when one is declared."""
+    userdb = support.get(inventory.userdb.name) if inventory.userdb is not None else None
+    down = [hosts[h.name] for h in scenario.down if h.name in hosts]
+    return FaultTargets(down, hosts[scenario.backup.name], inventory.mta_settle, inventory.vip, userdb)
 
 
 def handed_over(relay: str, marks: list[str]) -> bool:
@@ -126,7 +139,9 @@ class Drill:
     vias: tuple[str, ...] = ("harness",)  # the paths each phase's probes take (--via)
     load: LoadSettings | None = None  # --load: a stream of probes through the whole drill
     load_stream: LoadStream | None = None
+    support: dict[str, Remote] = field(default_factory=dict)  # hosts a fault may take down that carry no mail (userdb)
     _sequence: int = 0
+    _probes: dict[str, smtp.Probe] = field(default_factory=dict)  # what was sent, to send again (TEMPFAILS)
 
     # --- the hosts and the step order ---------------------------------------------------------
 
@@ -137,6 +152,10 @@ class Drill:
     @property
     def backup(self) -> MailHost:
         return self.hosts[self.scenario.backup.name]
+
+    def remote_of(self, name: str) -> Remote:
+        """The SSH session of a host the scenario takes down: an MX, the mail store, or the user database."""
+        return self.hosts[name].remote if name in self.hosts else self.support[name]
 
     def mark(self, step: str) -> None:
         self.passed.add(step)
@@ -190,7 +209,7 @@ class Drill:
         if self.local_lock is not None:
             self.local_lock.acquire()
         for host in self.scenario.down:
-            check_host_lock(self.hosts[host.name].remote, self.run_id, self.stale_after)
+            check_host_lock(self.remote_of(host.name), self.run_id, self.stale_after)
 
     @property
     def stale_after(self) -> float:
@@ -199,7 +218,7 @@ class Drill:
 
     def lock_hosts(self) -> None:
         for host in self.scenario.down:
-            note = take_host_lock(self.hosts[host.name].remote, self.run_id, self.stale_after)
+            note = take_host_lock(self.remote_of(host.name), self.run_id, self.stale_after)
             self.locked.append(host.name)
             if note:
                 self.record.append(Kind.EVIDENCE, host=host.name, line=note)
@@ -207,7 +226,7 @@ class Drill:
     def release(self) -> None:
         """Give the hosts' drill locks back (only after every heal ran: see the plugin's finalizer)."""
         for name in self.locked:
-            release_host_lock(self.hosts[name].remote, self.run_id)
+            release_host_lock(self.remote_of(name), self.run_id)
         self.locked.clear()
 
     # --- preparing ----------------------------------------------------------------------------
@@ -235,6 +254,24 @@ class Drill:
             assert self.via_sender is not None, "--via sender needs a declared mxdrill_sender host"
             return self.via_sender.deliver
         return self.deliver
+
+    @property
+    def tempfails(self) -> bool:
+        """Under this fault every MX must answer the outage's probes 4xx (`userdb`): none is taken until the heal."""
+        return self.scenario.fault in TEMPFAILS
+
+    def send_again(self, phase: str) -> list[smtp.Delivery]:
+        """Send this phase's probes that no MX took once more, as a sender's MTA retries a 4xx (same tokens)."""
+        taken = {e.probe for e in self.record.of_kind(Kind.PROBE_ACCEPTED)}
+        again = [self._probes[token] for token in self.sent(phase) if token not in taken and token in self._probes]
+
+        async def send_all() -> list[smtp.Delivery]:
+            return await asyncio.gather(*(self.deliver(p, self.targets) for p in again))
+
+        deliveries = asyncio.run(send_all()) if again else []
+        for delivery in deliveries:
+            self._record(delivery)
+        return deliveries
 
     def vias_for(self, phase: str) -> tuple[str, ...]:
         """The paths of this phase's probes: under `vip` the outage's go to the VIP itself, and under
@@ -271,6 +308,7 @@ class Drill:
                     self._sequence += 1
                     recipient = self.inventory.recipients[self._sequence % len(self.inventory.recipients)]
                     probe = smtp.make_probe(self.run_id, self._sequence, recipient, smtp.HARNESS_SENDER, phase)
+                    self._probes[probe.token] = probe
                     self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via=via)
                     probes.append((probe, self.path(via), targets))
 
@@ -368,8 +406,7 @@ class Drill:
     def inject_fault(self) -> None:
         """Take down every host of the scenario; the nemesis registers each heal before any harm."""
         self.lock_hosts()
-        self.fault = build_fault(self.scenario.fault, FaultTargets(
-            [self.hosts[h.name] for h in self.scenario.down], self.backup, self.inventory.mta_settle, self.inventory.vip))
+        self.fault = build_fault(self.scenario.fault, fault_targets(self.scenario, self.inventory, self.hosts, self.support))
         self.nemesis.inject(self.fault)
         if self.scenario.fault == "vip":
             self.await_vip_holder(self.backup.name, "takeover")
@@ -412,9 +449,17 @@ class Drill:
         if self.scenario.fault == "vip":
             self.await_vip_holder(self.scenario.primary.name, "return")
         queuers = self.queuers
-        if self.backup_role == "relays" or self.backup_queues:
-            for mx in queuers:
-                mx.mta.flush()
+        if self.backup_role == "relays" or self.backup_queues or self.tempfails:
+            flushed = {mx.name: mx for mx in [*queuers, *([self.primary] if self.tempfails else [])]}
+            for mx in flushed.values():
+                mx.mta.flush()  # under userdb: what an MX took before the fault and could not deliver
+        if self.tempfails:  # the senders' retries: what every MX refused 4xx goes again until one takes it
+            def all_taken() -> bool:
+                return all(d.accepted for d in self.send_again("outage"))
+
+            waited = wait_for(all_taken, deadline, "an MX to take the probes it refused 4xx during the outage",
+                              interval=RETRY_SECONDS)
+            self.record.append(Kind.WAIT, what="senders' retries taken", seconds=waited)
         ours = {mx.name: set(self.taken_by(mx.name).values()) for mx in queuers}
         wanted = set(self.sent())
 
@@ -485,6 +530,25 @@ class Drill:
             self.record.append(Kind.PROBE_QUEUED, probe=queued.token, host=mx.name,
                                queue_id=queued.queue_id, queue_name=queued.queue_name, reason=queued.reason)
         return evidence
+
+    def await_tempfail_evidence(self, deadline: float) -> list[str]:
+        """Until each MX's log shows a 4xx refusal (`NOQUEUE: reject: RCPT ... 4xx`) for every outage probe
+        (each was offered to every MX), or the deadline; what is still missing, per MX. The lines are recorded."""
+        wanted = len(self.sent("outage"))
+        seen: dict[str, list[str]] = {}
+
+        def complete() -> bool:
+            for mx in (self.primary, self.backup):
+                seen[mx.name] = [line for line in mx.log.lines_since(self.cursors[mx.name]) if TEMPFAIL_LINE.search(line)]
+            return all(len(lines) >= wanted for lines in seen.values())
+
+        _, waited = poll_until(complete, deadline, "each MX's log to show its 4xx refusals", 0.1)
+        self.record.append(Kind.WAIT, what="tempfail evidence", seconds=waited)
+        for name, lines in seen.items():
+            for line in lines:
+                self.record.append(Kind.EVIDENCE, host=name, line=line)
+        return [f"{name}: its log shows {len(lines)} 4xx refusals at RCPT, not one for each of the {wanted} outage probes"
+                for name, lines in seen.items() if len(lines) < wanted]
 
     # --- mailboxes ------------------------------------------------------------------------------
 

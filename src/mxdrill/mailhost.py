@@ -62,6 +62,11 @@ def mail_hosts(inventory: Inventory, sessions: Sessions, detect: bool = True) ->
     return found
 
 
+def support_hosts(inventory: Inventory, sessions: Sessions) -> dict[str, Remote]:
+    """The hosts a fault may take down that carry no mail themselves (the user database), by name."""
+    return {host.name: sessions[host] for host in (inventory.userdb,) if host is not None}
+
+
 def log_source(host: Host, remote: Remote) -> LogSource:
     """The host's declared log source; `auto` looks at the host when the drill first reads it."""
     if host.log_source == "file":

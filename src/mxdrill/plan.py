@@ -10,7 +10,7 @@ from __future__ import annotations
 from mxdrill.faults.modes import DEFAULT_MODES
 from mxdrill.inventory import Inventory
 from mxdrill.load import LoadSettings
-from mxdrill.mailhost import mail_hosts
+from mxdrill.mailhost import mail_hosts, support_hosts
 from mxdrill.remote import Sessions
 from mxdrill.scenario import scenarios
 from mxdrill.steps import STEPS, PlanContext
@@ -18,10 +18,12 @@ from mxdrill.steps import STEPS, PlanContext
 
 def plan_lines(inventory: Inventory, probes_per_phase: int, modes: tuple[str, ...] = DEFAULT_MODES,
                load: LoadSettings | None = None) -> list[str]:
-    hosts = mail_hosts(inventory, Sessions(inventory.command_timeout), detect=False)  # never connected
+    sessions = Sessions(inventory.command_timeout)
+    hosts = mail_hosts(inventory, sessions, detect=False)  # never connected
+    support = support_hosts(inventory, sessions)
     lines = [f"mxdrill plan for {inventory.path} (domain {inventory.domain}); nothing below has been run"]
     for number, scenario in enumerate(scenarios(inventory, modes), 1):
-        context = PlanContext(inventory, scenario, probes_per_phase, hosts, load)
+        context = PlanContext(inventory, scenario, probes_per_phase, hosts, load, support)
         lines.append(f"drill {number}: {scenario.id}")
         acting = [step for step in STEPS if step.plan is not None]
         lines += [f"  {n}. {step.plan(context)}" for n, step in enumerate(acting, 1)]  # type: ignore[misc]

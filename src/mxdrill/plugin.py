@@ -26,7 +26,7 @@ from mxdrill.history import History, Kind
 from mxdrill.interlock import disruption_allowed
 from mxdrill.load import MAX_LOAD, LoadSettings
 from mxdrill.locks import LocalLock
-from mxdrill.mailhost import MailHost, mail_hosts, sender_path
+from mxdrill.mailhost import MailHost, mail_hosts, sender_path, support_hosts
 from mxdrill.plan import plan_lines
 from mxdrill.remote import Sessions
 from mxdrill.faults.modes import DEFAULT_MODES, MODES
@@ -127,6 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if "vip" in modes and not any(domain.vip for domain in fleet.domains):
         raise pytest.UsageError(f"--faults vip: no domain of {path} declares mxdrill_vip (its keepalived address): "
                                 "declare it, or leave vip out of the fault modes")
+    if "userdb" in modes and not any(domain.userdb for domain in fleet.domains):
+        raise pytest.UsageError(f"--faults userdb: no domain of {path} declares its user database (group mxdrill_userdb, "
+                                "the host the MXs' mysql: maps ask): declare it, or leave userdb out of the fault modes")
     if "mailstore" in modes and not any(domain.mailstore for domain in fleet.domains):
         raise pytest.UsageError(f"--faults mailstore: no domain of {path} declares a mail store (group mxdrill_mailstore, "
                                 "the host the MXs relay to): declare it, or leave mailstore out of the fault modes")
@@ -461,7 +464,8 @@ def drill(
     state = Drill(scenario, inventory, fleet_hosts[scenario.domain], record, drill_id, nemesis, probes_per_phase,
                   local_lock=drill_locks[scenario.domain], run_cursors=run_cursors,
                   load=request.config.stash.get(LOAD_KEY, None), vias=vias,
-                  via_sender=sender_path(inventory, sessions) if "sender" in vias else None)
+                  via_sender=sender_path(inventory, sessions) if "sender" in vias else None,
+                  support=support_hosts(inventory, sessions))
 
     def heal_everything() -> None:
         state.stop_load()  # no probe goes out after the drill: heals, scans and cleanup see the final set

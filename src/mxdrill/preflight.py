@@ -78,6 +78,9 @@ def accepts_domain(host: Host, recipient: str, timeout: float = 10.0) -> Finding
     detail = f"RCPT TO:<{recipient}> → {code} {message}"
     if 200 <= code < 300:
         return Finding("accepts-domain", host.name, True, detail)
+    if 400 <= code < 500:  # it would take the domain but cannot tell now: a lookup table, a resource
+        return problem("accepts-domain", host.name, f"{detail} (a temporary failure: senders keep the mail and retry)",
+                       f"see why {host.name} cannot answer now: its mail log, and the user-lookups check of its tables")
     return problem("accepts-domain", host.name, detail,
                    f"list the domain in relay_domains or virtual_mailbox_domains (postconf -n) on {host.name}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mxdrill.faults.modes import DEFAULT_MODES, FIRST_BACKUP_ONLY, MODES, TAKES_DOWN_MAILSTORE
+from mxdrill.faults.modes import DEFAULT_MODES, FIRST_BACKUP_ONLY, MODES, TAKES_DOWN
 from mxdrill.inventory import Host, Inventory
 
 
@@ -32,15 +32,17 @@ def scenarios(inventory: Inventory, modes: tuple[str, ...] = DEFAULT_MODES) -> l
 
     `vip` is drilled once per domain that declares a VIP, with the first backup: VRRP moves the address
     between the primary and it, and taking more hosts down would not move it anywhere else. `mailstore`
-    is drilled once per domain that declares a mail store: it takes that host down, and both MXs queue.
+    is drilled once per domain that declares a mail store: it takes that host down, and both MXs queue;
+    `userdb` once per domain that declares its user database: it takes that host down.
     """
     found = []
     for index, backup in enumerate(inventory.backups):
         down = (inventory.primary, *inventory.backups[:index])
         for mode in modes:
-            if mode in TAKES_DOWN_MAILSTORE:
-                if index == 0 and inventory.mailstore is not None:
-                    found.append(Scenario(inventory.primary, backup, mode, (inventory.mailstore,), inventory.domain))
+            if mode in TAKES_DOWN:
+                target = getattr(inventory, TAKES_DOWN[mode])  # inventory.mailstore, inventory.userdb
+                if index == 0 and target is not None:
+                    found.append(Scenario(inventory.primary, backup, mode, (target,), inventory.domain))
             elif mode not in FIRST_BACKUP_ONLY or (index == 0 and inventory.vip is not None):
                 found.append(Scenario(inventory.primary, backup, mode, down, inventory.domain))
     return found

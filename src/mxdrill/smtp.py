@@ -174,6 +174,10 @@ async def _transaction(target: MxTarget, probe: Probe, *, helo: str, timeout: fl
     except aiosmtplib.SMTPResponseException as error:
         code, text = error.code, error.message
         outcome = "rejected" if error.code >= 500 else "deferred"
+    except aiosmtplib.SMTPRecipientsRefused as error:  # RCPT refused: its reply, e.g. 451 4.3.0 Temporary lookup failure
+        refused = error.recipients[0]
+        code, text = refused.code, refused.message
+        outcome = "rejected" if refused.code >= 500 else "deferred"
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
         code, text, outcome = None, f"{type(error).__name__}: {error}", "unreachable"
     return Attempt(target, outcome, code, text, started, time.monotonic() - clock, tls_version)

@@ -10,15 +10,14 @@ list of steps (`campaign_steps`), and the step names in the reports. Adding a st
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from mxdrill import checker, dnscheck
-from mxdrill.drill import Drill, first_ten
+from mxdrill.drill import Drill, fault_targets, first_ten
 from mxdrill.faults import DeadManArmed, Faults, shown
-from mxdrill.faults.modes import FaultTargets
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
@@ -26,7 +25,7 @@ from mxdrill.load import LoadSettings
 from mxdrill.locks import DrillLocked
 from mxdrill.mailhost import MailHost
 from mxdrill.pending import PendingError
-from mxdrill.remote import RemoteError
+from mxdrill.remote import Remote, RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.survey import Survey, drill_preflight
 from mxdrill.waiting import WaitTimeout
@@ -43,6 +42,7 @@ class PlanContext:
     probes: int
     hosts: dict[str, MailHost]
     load: LoadSettings | None = None
+    support: dict[str, Remote] = field(default_factory=dict)  # the user database, for the userdb fault's lines
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,24 @@ def inject_fault(drill: Drill, report: Report) -> None:
         report("vip_takeover_seconds", checker.vip_seconds(drill.record, "takeover"))
 
 
+def every_mx_tempfails(drill: Drill, deliveries: list) -> None:
+    """Under `userdb` no MX may take a probe, and every MX must refuse it 4xx: a 5xx bounces the mail."""
+    problems = [
+        f"{d.probe.token}: " + "; ".join(f"{a.target.name} {a.outcome} {a.code} {a.reply}" for a in d.attempts)
+        for d in deliveries
+        if d.accepted or not d.attempts or any(not (a.code and 400 <= a.code < 500) for a in d.attempts)
+    ]
+    assert not problems, (f"with the user database down every MX must answer 4xx (a temporary lookup failure), but "
+                          f"{len(problems)} of {len(deliveries)} probes were taken or refused for good: " + first_ten(problems, " | "))
+
+
 def backup_accepts(drill: Drill, report: Report) -> None:
-    """The backup takes every outage probe (under `mailstore`, each MX takes those sent to it alone)."""
+    """The backup takes every outage probe (under `mailstore`, each MX takes those sent to it alone; under
+    `userdb`, every MX refuses each one 4xx)."""
     deliveries = drill.send("outage")
+    if drill.tempfails:
+        every_mx_tempfails(drill, deliveries)
+        return
     takers = {mx.name for mx in drill.queuers}
     problems = [
         f"{d.probe.token}: " + "; ".join(f"{a.target.name} {a.outcome} {a.code} {a.reply}" for a in d.attempts)
@@ -117,7 +132,12 @@ def backup_accepts(drill: Drill, report: Report) -> None:
 
 def backup_shows_probes(drill: Drill, report: Report) -> None:
     """The backup's mail log shows each probe accepted; a queueing backup also shows it deferred in its
-    log and queued in `postqueue -j` (waited for: the backup's first try of the primary takes a moment)."""
+    log and queued in `postqueue -j` (waited for: the backup's first try of the primary takes a moment).
+    Under `userdb`, each MX's log shows its 4xx refusals."""
+    if drill.tempfails:
+        missing = drill.await_tempfail_evidence(drill.inventory.drain_deadline)
+        assert not missing, " | ".join(missing)
+        return
     problems = [f"{mx.name}: " + "; ".join(evidence.problems())
                 for mx in drill.queuers
                 for evidence in [drill.await_backup_evidence(drill.inventory.drain_deadline, mx)] if evidence.problems()]
@@ -160,8 +180,7 @@ def plan_preflight(c: PlanContext) -> str:
 
 
 def planned_fault(c: PlanContext) -> Faults:
-    return build_fault(c.scenario.fault, FaultTargets([c.hosts[h.name] for h in c.scenario.down],
-                                                      c.hosts[c.scenario.backup.name], vip=c.inventory.vip))
+    return build_fault(c.scenario.fault, fault_targets(c.scenario, c.inventory, c.hosts, c.support))
 
 
 def plan_fault(c: PlanContext) -> str:

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mxdrill import dnscheck, preflight, relaycheck, smtprules
+from mxdrill import dnscheck, lookups, preflight, relaycheck, smtprules
 from mxdrill.finding import Finding
 from mxdrill.greeting import Greeting, greet
 from mxdrill.history import History, Kind
@@ -197,6 +197,20 @@ def relay_to_mailstore(survey: Survey, mxs: list[Host]) -> list[Finding]:
     return [relaycheck.relay_finding(survey.hosts[h.name], recipient, store.name) for h in forwarding]
 
 
+def user_lookups(survey: Survey, mxs: list[Host]) -> list[Finding]:
+    domain, recipient = survey.inventory.domain, survey.inventory.recipients[0]
+    found, answers = [], {}
+    for mx in _delivering(survey, mxs):
+        host = survey.hosts[mx.name]
+        settings = host.mta.config("virtual_mailbox_domains", "virtual_mailbox_maps")
+        domain_lookups = lookups.ask(host.remote, domain, lookups.maps_of(settings.get("virtual_mailbox_domains", "")))
+        mailbox_lookups = lookups.ask(host.remote, recipient, lookups.maps_of(settings.get("virtual_mailbox_maps", "")))
+        found.append(lookups.judge(mx.name, domain, recipient, settings.get("virtual_mailbox_domains", ""),
+                                   domain_lookups, mailbox_lookups))
+        answers[mx.name] = lookups.answer(mailbox_lookups)
+    return [*found, *lookups.parity(answers, recipient, survey.inventory.primary.name)]
+
+
 ONLY_RELAYS = "fewer than two MXs deliver into mailboxes here (the backup relays): nothing to share"
 
 CHECKS: tuple[Check, ...] = (
@@ -212,6 +226,8 @@ CHECKS: tuple[Check, ...] = (
           queue_lifetime, applies="no backup queues mail for the domain here (each delivers into the mailboxes itself)"),
     Check("relay-to-mailstore", "each MX hands the domain to the mail store (TLS and SASL as it requires)",
           relay_to_mailstore, applies="no mail store is declared (mxdrill_mailstore): the MXs deliver themselves"),
+    Check("user-lookups", "each delivering MX looks the domain and a recipient up, with the same answer as the primary",
+          user_lookups, applies="no MX delivers into mailboxes itself here"),
     Check("config-parity", "each backup's anti-spam and TLS settings match the primary's", parity),
     Check("storage-mounted", "shared storage is mounted on every delivering MX", storage_mounted,
           applies="no MX delivers into mailboxes itself here"),

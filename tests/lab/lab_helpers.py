@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import smtplib
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,14 @@ def ssh(paths: manager.LabPaths, host: str, command: str, check: bool = True) ->
     """Run a command on a lab host with OpenSSH, strict host-key checking against the lab's known_hosts."""
     argv = ["ssh", "-F", str(paths.ssh_dir / "ssh_config"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", host, command]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=check)
+
+
+def lab_inventory(paths: manager.LabPaths, output: Path) -> Path:
+    """The running lab's inventory, as `mxdrill lab inventory --output` writes it for a user."""
+    made = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "inventory", "--state-dir", str(paths.state_dir),
+                           "--output", str(output)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return output
 
 
 def send_via_sender(subject: str) -> str:

@@ -7,15 +7,13 @@ is a preflight error naming the MX, before anything disruptive."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mxdrill.lab import manager
 
-from lab_helpers import REPO, ssh
+from lab_helpers import lab_inventory, ssh
 from test_drill import kinds, primary_running, run_drill
 
 pytestmark = pytest.mark.parametrize("topology", ["store"])
@@ -24,10 +22,7 @@ pytestmark = pytest.mark.parametrize("topology", ["store"])
 @pytest.fixture
 def store_hosts(lab: manager.LabPaths, tmp_path: Path) -> Path:
     """The store topology's inventory, as `mxdrill lab inventory` writes it for the running lab."""
-    inventory = tmp_path / "hosts.yml"
-    made = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "inventory", "--state-dir", str(lab.state_dir),
-                           "--output", str(inventory)], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
+    inventory = lab_inventory(lab, tmp_path / "hosts.yml")
     assert "mxdrill_mailstore:" in inventory.read_text() and "mxdrill_storage:" not in inventory.read_text()
     return inventory
 

@@ -120,7 +120,7 @@ def test_cli_rejects_a_bad_prefix_in_one_line(text: str, capsys: pytest.CaptureF
 
 
 def test_lab_host_lookup_names_the_known_hosts() -> None:
-    with pytest.raises(KeyError, match="dns, storage, mailstore, mx1, mx2, sender"):
+    with pytest.raises(KeyError, match="dns, storage, mailstore, userdb, mx1, mx2, sender"):
         topo.host("mx3")
 
 
@@ -154,9 +154,9 @@ def test_a_host_that_does_not_come_up_is_named_with_its_log() -> None:
 # --- a second backup MX -----------------------------------------------------------------------------
 
 def test_the_default_lab_is_the_two_mx_lab_and_two_backups_add_mx3() -> None:
-    assert [h.name for h in topo.lab_hosts(1)] == ["dns", "storage", "mailstore", "mx1", "mx2", "sender"]
+    assert [h.name for h in topo.lab_hosts(1)] == ["dns", "storage", "mailstore", "userdb", "mx1", "mx2", "sender"]
     assert topo.HOSTS == topo.lab_hosts(1)
-    assert [h.name for h in topo.lab_hosts(2)] == ["dns", "storage", "mailstore", "mx1", "mx2", "mx3", "sender"]
+    assert [h.name for h in topo.lab_hosts(2)] == ["dns", "storage", "mailstore", "userdb", "mx1", "mx2", "mx3", "sender"]
     mx3 = topo.host("mx3", backups=2)
     assert (mx3.fqdn, mx3.address(), mx3.mx_priority) == ("mx3.example.test", "198.51.100.13", 30)
     with pytest.raises(KeyError, match=r"mx3 runs with `mxdrill lab up --backups 2`"):
@@ -454,7 +454,7 @@ def test_four_domains_render_a_fleet_that_ansible_reads_with_each_mx_in_its_own_
     path.write_text(ansible_inventory.render("shared", 1, key_file="/k", known_hosts="/kh", domains=4))
     listing = ansible_list(path, tmp_path)
     hostvars = listing["_meta"]["hostvars"]
-    for lab_host in (h for h in FOUR if h.role != "mailstore"):  # the store topology's host only
+    for lab_host in (h for h in FOUR if h.role not in ("mailstore", "userdb")):  # declared by other labs only
         seen = hostvars[lab_host.fqdn]
         assert (seen["mxdrill_domain"], seen["mxdrill_recipients"]) == (lab_host.domain, [f"probe@{lab_host.domain}"])
         assert seen["mxdrill_vip"] == (topo.vip() if lab_host.domain == topo.DOMAIN else None)

@@ -161,7 +161,7 @@ def test_each_mode_builds_its_faults_vip_from_the_primary_only_storage_as_a_stop
     targets = FaultTargets([primary], backup, 5.0, "198.51.100.10")
     assert [(p.name, p.host) for p in build("storage", targets).parts] == [("stop", primary.name), ("storage", backup.name)]
     assert [(p.name, p.host) for p in build("vip", targets).parts] == [("vip", primary.name)]
-    assert set(MODES) == {"stop", "kill", "reject", "blackhole", "vip", "storage", "mailstore"}
+    assert set(MODES) == {"stop", "kill", "reject", "blackhole", "vip", "storage", "mailstore", "userdb"}
     # the mail store's scenario takes that host down (Scenario.down), as a stop of its Postfix
     assert [(p.name, p.host) for p in build("mailstore", FaultTargets([backup], primary)).parts] == [("stop", backup.name)]
     with pytest.raises(ValueError, match="declare mxdrill_vip"):

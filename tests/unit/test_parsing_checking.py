@@ -69,8 +69,8 @@ def test_postconf_output() -> None:
 
 def drill_events(record: Record, found: list[tuple[str, str, str, int]], home: str | None = None) -> None:
     """One drill: 3 probes, primary stopped, backup took #2 and #3, healed, probes found in mailboxes."""
-    for token in ("p1", "p2", "p3"):
-        record.append(Kind.PROBE_SENT, probe=token, message_id=f"{token}@x", phase="outage")
+    for token in ("p1", "p2", "p3"):  # p1 before the fault, the others during the outage
+        record.append(Kind.PROBE_SENT, probe=token, message_id=f"{token}@x", phase="before" if token == "p1" else "outage")
     record.append(Kind.PROBE_ACCEPTED, probe="p1", host="mx1", role="primary")
     record.append(Kind.FAULT_INJECTED, host="mx1")
     record.append(Kind.PROBE_ACCEPTED, probe="p2", host="mx2", role="backup")

@@ -84,7 +84,7 @@ class Nemesis:
             self.record.append(Kind.FAULT_INJECTED, host=fault.host, fault=fault.name, plan=fault.describe())
             started = time.monotonic()
             fault.inject()
-            self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: MTA stopping", seconds=time.monotonic() - started)
+            self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: in place", seconds=time.monotonic() - started)
 
     def _register(self, fault: HostFault) -> None:
         self.pending.append(fault)
@@ -102,7 +102,7 @@ class Nemesis:
     def _heal_one(self, fault: HostFault) -> None:
         started = time.monotonic()
         fault.heal()
-        self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: MTA starting", seconds=time.monotonic() - started)
+        self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: healed", seconds=time.monotonic() - started)
         cancelled = fault.disarm()
         self.record.append(Kind.FAULT_HEALED, host=fault.host, fault=fault.name, deadman_cancelled=cancelled)
         if fault in self.pending:

@@ -54,7 +54,7 @@ class Host(BaseModel):
 
     name: str  # the inventory hostname
     address: str  # ansible_host, or the inventory hostname
-    roles: frozenset[str]  # among "primary", "backup", "storage", "mailstore", "dns", "sender"
+    roles: frozenset[str]  # among "primary", "backup", "storage", "mailstore", "userdb", "dns", "sender"
     ssh: SshSettings
     service: ServiceControl
     mail_log: str
@@ -130,6 +130,11 @@ class Inventory(BaseModel):
     def mailstore(self) -> Host | None:
         """The internal mail store the MXs relay the domain to (Postfix + Dovecot), when they deliver nowhere themselves."""
         return next(iter(self._with_role("mailstore")), None)
+
+    @property
+    def userdb(self) -> Host | None:
+        """The database server the MXs look their domains and users up in (Postfix mysql: maps), when declared."""
+        return next(iter(self._with_role("userdb")), None)
 
     @property
     def dns(self) -> Host | None:

@@ -49,13 +49,15 @@ ROLE_GROUPS: dict[str, str] = {
     "mxdrill_backup": "backup",
     "mxdrill_storage": "storage",
     "mxdrill_mailstore": "mailstore",
+    "mxdrill_userdb": "userdb",
     "mxdrill_dns": "dns",
     "mxdrill_sender": "sender",
 }
 """Ansible group name -> the role its hosts play in a drill."""
 
 # mxdrill_mailstore: the internal mail store the MXs relay to (seed 003 Scénario 3), whose Dovecot holds the mailboxes
-OPTIONAL_ROLES = ("mxdrill_storage", "mxdrill_mailstore", "mxdrill_dns", "mxdrill_sender")
+# mxdrill_userdb: the database the MXs look their domains and users up in (seed 003 Scénario 2: MySQL/MariaDB)
+OPTIONAL_ROLES = ("mxdrill_storage", "mxdrill_mailstore", "mxdrill_userdb", "mxdrill_dns", "mxdrill_sender")
 
 
 # --- value checks: each says what it expected and what it got ------------------------------------

@@ -48,7 +48,8 @@ def _commented(line: str, comment: str) -> str:
     return f"{line.ljust(COMMENT_COLUMN - 1)} # {comment}"
 
 
-def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT, domains: int = topo.DEFAULT_DOMAINS) -> str:
+def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT, domains: int = topo.DEFAULT_DOMAINS,
+               userdb: topo.UserDb = topo.DEFAULT_USERDB) -> str:
     """The `mxdrill lab up` invocation that brings this lab up, defaults left out."""
     command = "mxdrill lab up"
     if topology != topo.TOPOLOGIES[0]:
@@ -59,11 +60,13 @@ def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT,
         command += f" --init {init}"
     if domains != topo.DEFAULT_DOMAINS:
         command += f" --domains {domains}"
+    if userdb != topo.DEFAULT_USERDB:
+        command += f" --userdb {userdb}"
     return command
 
 
-def _header(topology: Topology, backups: int, init: Init, domains: int) -> list[str]:
-    command = up_command(topology, backups, init, domains)
+def _header(topology: Topology, backups: int, init: Init, domains: int, userdb: topo.UserDb = topo.DEFAULT_USERDB) -> list[str]:
+    command = up_command(topology, backups, init, domains, userdb)
     if command == up_command(topo.TOPOLOGIES[0], topo.DEFAULT_BACKUPS):
         what = f"The default inventory: mxdrill's own lab (`{command}`)"
     else:
@@ -76,7 +79,7 @@ def _header(topology: Topology, backups: int, init: Init, domains: int) -> list[
         "# mxdrill reads its roles from the groups named mxdrill_* and its settings from vars named mxdrill_*,",
         "# so you can add those groups and vars to the inventory you already use for Ansible.",
         "# `mxdrill lab inventory` renders this file for the lab as it runs "
-        f"(here: {topo.describe(topology, backups, init, domains)}).",
+        f"(here: {topo.describe(topology, backups, init, domains, userdb)}).",
     ]
 
 
@@ -160,19 +163,23 @@ def _domain_mxs(domain: str, backups: int, domains: int) -> list[topo.LabHost]:
                   key=lambda h: h.mx_priority or 0)
 
 
-def groups(backups: int, domains: int = topo.DEFAULT_DOMAINS, topology: Topology = "shared") -> list[tuple[str, list[topo.LabHost]]]:
+def groups(backups: int, domains: int = topo.DEFAULT_DOMAINS, topology: Topology = "shared",
+           userdb: topo.UserDb = topo.DEFAULT_USERDB) -> list[tuple[str, list[topo.LabHost]]]:
     """mxdrill's role groups in order, each with its hosts: every domain's primary, then every domain's backups.
 
     The store topology's MXs mount no shared storage: it declares the mail store they relay to instead.
+    With --userdb mysql it declares the database host the MXs look their users up in (`mxdrill_userdb`).
     """
     lab_hosts = topo.lab_hosts(backups, domains)
     mxs = [_domain_mxs(domain, backups, domains) for domain in topo.mail_domains(domains)]
-    of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "mailstore", "dns", "sender")}
+    of_role = {role: [h for h in lab_hosts if h.role == role] for role in ("storage", "mailstore", "userdb", "dns", "sender")}
     store = ("mxdrill_mailstore", of_role["mailstore"]) if topology == "store" else ("mxdrill_storage", of_role["storage"])
+    users = [("mxdrill_userdb", of_role["userdb"])] if userdb == "mysql" else []
     return [
         ("mxdrill_primary", [pair[0] for pair in mxs]),
         ("mxdrill_backup", [h for pair in mxs for h in pair[1:]]),
         store,
+        *users,
         ("mxdrill_dns", of_role["dns"]),
         ("mxdrill_sender", of_role["sender"]),
     ]
@@ -195,10 +202,10 @@ def _domain_groups(backups: int, domains: int, with_vars: bool) -> list[str]:
 
 
 def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, domains: int,
-              topology: Topology = "shared") -> list[str]:
+              topology: Topology = "shared", userdb: topo.UserDb = topo.DEFAULT_USERDB) -> list[str]:
     """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/ and group_vars/)."""
     lines = ["  children:"]
-    for name, members in groups(backups, domains, topology):
+    for name, members in groups(backups, domains, topology, userdb):
         lines += [f"    {name}:", "      hosts:"]
         for lab_host in members:
             lines.append(f"        {lab_host.fqdn}:")
@@ -216,14 +223,15 @@ def render(
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
     tls_ca: str = DEFAULT_TLS_CA,
+    userdb: topo.UserDb = topo.DEFAULT_USERDB,
 ) -> str:
     """The inventory of the lab in this configuration; with the defaults, exactly the root hosts.yml."""
     lines = [
-        *_header(topology, backups, init, domains),
+        *_header(topology, backups, init, domains, userdb),
         "all:",
         "  vars:",
         *_lines(shared_vars(prefix, key_file, known_hosts, init, tls_ca=tls_ca), 4),
-        *_children(backups, prefix, init, domains, topology),
+        *_children(backups, prefix, init, domains, topology, userdb),
     ]
     return "\n".join(lines) + "\n"
 
@@ -237,21 +245,22 @@ def render_dir(
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
     tls_ca: str = DEFAULT_TLS_CA,
+    userdb: topo.UserDb = topo.DEFAULT_USERDB,
 ) -> dict[str, str]:
     """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/.
 
     A further domain's vars are in group_vars/<its group>.yml.
     """
-    hosts_yml = [*_header(topology, backups, init, domains),
+    hosts_yml = [*_header(topology, backups, init, domains, userdb),
                  "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
-                 "all:", *_children(backups, None, init, domains, topology)]
+                 "all:", *_children(backups, None, init, domains, topology, userdb)]
     files = {
         "hosts.yml": "\n".join(hosts_yml) + "\n",
         "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory", tls_ca)),
     }
     for domain in topo.mail_domains(domains)[1:]:
         files[f"group_vars/{topo.domain_group(domain)}.yml"] = _file(domain_group_vars(domain))
-    for _group, members in groups(backups, domains, topology):
+    for _group, members in groups(backups, domains, topology, userdb):
         for lab_host in members:
             files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init))
     return files

@@ -82,9 +82,13 @@ add_login_user() {
     grep -q '^drill:' /etc/passwd || useradd -m -d /home/drill -s /bin/bash -p '*' drill
 }
 
+own_mysql_maps() {  # 0640 and group postfix, as seed 003 has them: they hold the database password
+    for map in /etc/postfix/mysql-*.cf; do [ ! -e "$map" ] || chgrp postfix "$map"; done
+}
+
 stage_accounts() {
     add_login_user
-    if [ "$LAB_ROLE" = mx ]; then add_vmail "$LAB_MAILBOX_BASE"; mkdir -p "$LAB_MAILBOX_BASE"; fi
+    if [ "$LAB_ROLE" = mx ]; then add_vmail "$LAB_MAILBOX_BASE"; mkdir -p "$LAB_MAILBOX_BASE"; own_mysql_maps; fi
     say "accounts ready"
 }
 
@@ -109,9 +113,14 @@ stage_services() {
         ;;
     mx)
         add_vmail "$LAB_MAILBOX_BASE"
+        own_mysql_maps
         if [ "$LAB_MOUNT_STORAGE" = 1 ]; then mount_storage; fi
         service postfix start
         if [ "$LAB_KEEPALIVED" = 1 ]; then keepalived -f /etc/keepalived/keepalived.conf; fi
+        ;;
+    userdb)  # MariaDB on the data directory Debian's package made (copy-on-write here), then Scénario 2's tables
+        service mariadb start >/dev/null
+        mariadb < /etc/mxdrill-lab/userdb.sql
         ;;
     mailstore)  # Dovecot first: Postfix's LMTP and SASL sockets are Dovecot's
         add_vmail "$LAB_VMAIL_HOME"

@@ -236,8 +236,10 @@ def _smtp_tls() -> list[str]:
     ]
 
 
-def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network) -> str:
-    """main.cf per role: the MX that delivers into Maildir, the relay backup MX, or the sender."""
+def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network,
+                    userdb: topo.UserDb = topo.DEFAULT_USERDB) -> str:
+    """main.cf per role: the MX that delivers into Maildir (its domains and users in texthash maps, or in
+    the userdb host's MariaDB), the relay backup MX, the MX relaying to the mail store, or the sender."""
     lines = _postfix_common(lab_host)
     lines += _smtp_tls() if lab_host.role == "sender" else _smtpd_tls()
     if lab_host.role == "sender":
@@ -252,9 +254,8 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             "mydestination = $myhostname, localhost",
             "mynetworks = 127.0.0.0/8 [::1]/128",
             "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
-            f"virtual_mailbox_domains = {lab_host.domain}",
+            *_mailbox_lookups(lab_host, userdb),
             f"virtual_mailbox_base = {topo.MAILBOX_BASE}",
-            "virtual_mailbox_maps = texthash:/etc/postfix/vmailbox",
             f"virtual_uid_maps = static:{topo.VMAIL_ID}",
             f"virtual_gid_maps = static:{topo.VMAIL_ID}",
             "virtual_minimum_uid = 100",
@@ -270,6 +271,63 @@ def postfix_main_cf(lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv
             "relay_recipient_maps = texthash:/etc/postfix/relay_recipients",
         ]
     return "\n".join(lines) + "\n"
+
+
+MYSQL_DOMAINS_MAP = "/etc/postfix/mysql-virtual-mailbox-domains.cf"
+MYSQL_MAILBOXES_MAP = "/etc/postfix/mysql-virtual-mailbox-maps.cf"
+
+
+def _mailbox_lookups(lab_host: LabHost, userdb: topo.UserDb) -> list[str]:
+    """Where a delivering MX looks up its domains and mailboxes: its own texthash map, or the shared database."""
+    if topo.looks_up_in_mysql(lab_host, userdb):
+        return [f"virtual_mailbox_domains = mysql:{MYSQL_DOMAINS_MAP}", f"virtual_mailbox_maps = mysql:{MYSQL_MAILBOXES_MAP}"]
+    return [f"virtual_mailbox_domains = {lab_host.domain}", "virtual_mailbox_maps = texthash:/etc/postfix/vmailbox"]
+
+
+def mysql_map(prefix: ipaddress.IPv4Network, query: str) -> str:
+    """A Postfix mysql: table (seed 003 "Configuration Postfix avec MySQL"), against the userdb host."""
+    return (f"user = {topo.USERDB_USER}\npassword = {topo.USERDB_PASSWORD}\nhosts = {topo.host('userdb').address(prefix)}\n"
+            f"dbname = {topo.USERDB_NAME}\nquery = {query}\n")
+
+
+def mysql_map_files(prefix: ipaddress.IPv4Network) -> list[LabFile]:
+    """The MX's two maps, 0640 (boot.sh gives them to group postfix, as the seed does). The mailbox query returns
+    the Maildir path under virtual_mailbox_base (`example.test/probe/`): the seed's `SELECT 1` would make
+    virtual(8) deliver every user into one directory called `1`."""
+    mailbox = ("SELECT CONCAT(SUBSTRING_INDEX(email, '@', -1), '/', SUBSTRING_INDEX(email, '@', 1), '/') "
+               "FROM virtual_users WHERE email='%s'")
+    return [
+        LabFile(MYSQL_DOMAINS_MAP, mysql_map(prefix, "SELECT 1 FROM virtual_domains WHERE name='%s'"), 0o640),
+        LabFile(MYSQL_MAILBOXES_MAP, mysql_map(prefix, mailbox), 0o640),
+    ]
+
+
+def userdb_sql(domain: str = DOMAIN) -> str:
+    """Seed 003 Scénario 2's schema and test data, for the lab's domain and recipients. Postfix gets SELECT
+    on the mail database and nothing else (the seed grants ALL: a lookup needs no write)."""
+    users = ", ".join(f"('{r}', '*')" for r in topo.recipients(domain))
+    return f"""CREATE DATABASE IF NOT EXISTS {topo.USERDB_NAME};
+CREATE USER IF NOT EXISTS '{topo.USERDB_USER}'@'%' IDENTIFIED BY '{topo.USERDB_PASSWORD}';
+GRANT SELECT ON {topo.USERDB_NAME}.* TO '{topo.USERDB_USER}'@'%';
+USE {topo.USERDB_NAME};
+CREATE TABLE IF NOT EXISTS virtual_domains (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS virtual_users (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE,
+    password VARCHAR(255) NOT NULL, quota INT DEFAULT 0);
+INSERT IGNORE INTO virtual_domains (name) VALUES ('{domain}');
+INSERT IGNORE INTO virtual_users (email, password) VALUES {users};
+"""
+
+
+def mariadb_cnf(lab_host: LabHost, prefix: ipaddress.IPv4Network) -> str:
+    """MariaDB on the userdb host, on the lab address, small; its data directory is the one Debian's package
+    initialised on the machine, seen copy-on-write (its own would take mariadb-install-db ~30 s per boot here)."""
+    return f"""[mysqld]
+user = mysql
+bind-address = {lab_host.address(prefix)}
+skip-name-resolve
+innodb_buffer_pool_size = 16M
+performance_schema = OFF
+"""
 
 
 MAILSTORE_NEXTHOP = f"[mailstore.{DOMAIN}]:25"  # brackets: no MX lookup (seed 003, "Table de transport")
@@ -495,6 +553,7 @@ def host_files(
     init: Init = topo.DEFAULT_INIT,
     enabled: frozenset[units.EnabledUnit] = frozenset(),
     domains: int = topo.DEFAULT_DOMAINS,
+    userdb: topo.UserDb = topo.DEFAULT_USERDB,
 ) -> list[LabFile]:
     """Everything that differs from the machine's own /etc and /var on this lab host.
 
@@ -522,12 +581,17 @@ def host_files(
     if lab_host.role == "storage":
         files.append(LabFile("/etc/ssh/authorized_keys/vmail", keys.client_public))
     if lab_host.role in ("mx", "sender"):
-        files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix)))
+        files.append(LabFile("/etc/postfix/main.cf", postfix_main_cf(lab_host, topology, prefix, userdb)))
         files += tls_files(lab_host, keys.tls, topo.relays_to_mailstore(lab_host, topology))
     if lab_host.role == "mailstore":
         files += [*mailstore_files(lab_host, prefix), *tls_files(lab_host, keys.tls)]
     if topo.relays_to_mailstore(lab_host, topology):
         files += relay_map_files(lab_host.domain)
+    if topo.looks_up_in_mysql(lab_host, userdb):
+        files += mysql_map_files(prefix)
+    if lab_host.role == "userdb":
+        files += [LabFile("/etc/mysql/mariadb.conf.d/90-mxdrill-lab.cnf", mariadb_cnf(lab_host, prefix)),
+                  LabFile("/etc/mxdrill-lab/userdb.sql", userdb_sql(), 0o600)]
     if lab_host.role == "mx":
         files += [
             LabFile("/etc/postfix/vmailbox", vmailbox(lab_host.domain)),

@@ -43,6 +43,17 @@ def banner_starts(address: str, port: int, prefix: bytes, timeout: float = 0.5) 
         return False
 
 
+def mariadb_greets(address: str, port: int = 3306, timeout: float = 0.5) -> bool:
+    """MariaDB's first packet is its handshake: a 4-byte header, then protocol version 10."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            greeting = sock.recv(64)
+    except OSError:
+        return False
+    return len(greeting) > 4 and greeting[4] == 10
+
+
 def dns_answers_mx(server: str, timeout: float = 0.5, domain: str = topo.DOMAIN) -> bool:
     """Ask for the domain's MX over a connected UDP socket, bounded by `timeout`.
 
@@ -107,6 +118,8 @@ def probes(
         found.append(Probe(lab_host.name, "ssh", lambda a=address: banner_starts(a, 22, b"SSH-")))
         if lab_host.role == "dns":
             found.append(Probe(lab_host.name, "dns", lambda a=address: all(dns_answers_mx(a, domain=d) for d in names)))
+        if lab_host.role == "userdb":
+            found.append(Probe(lab_host.name, "mariadb", lambda a=address: mariadb_greets(a)))
         if lab_host.role in ("mx", "sender", "mailstore"):
             found.append(Probe(lab_host.name, "smtp", lambda a=address: banner_starts(a, 25, b"220")))
         if topo.mounts_shared_storage(lab_host, topology):

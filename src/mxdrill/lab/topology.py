@@ -46,6 +46,15 @@ VMAIL_HOME = "/var/vmail"  # the mail store's Dovecot mailboxes: VMAIL_HOME/<dom
 # in Dovecot's passdb on the store, never in an inventory or a report).
 RELAY_USER = "relay@example.test"
 RELAY_PASSWORD = "lab-relay-secret"
+
+# Where the MXs look their domains and users up (`lab up --userdb`): files (texthash maps on each MX, the
+# default) or mysql (seed 003 Scénario 2: MariaDB on the userdb host, `mysql:` maps on both MXs).
+UserDb = Literal["files", "mysql"]
+USERDBS: tuple[UserDb, ...] = ("files", "mysql")
+DEFAULT_USERDB: UserDb = "files"
+USERDB_NAME = "mail"
+USERDB_USER = "postfix"
+USERDB_PASSWORD = "lab-userdb-secret"  # in the MXs' map files (0640, group postfix) only, never in a report
 RECIPIENTS = tuple(f"{user}@{DOMAIN}" for user in RECIPIENT_USERS)
 
 # Host number inside the prefix for the machine's end of the bridge and for the VIP.
@@ -64,7 +73,7 @@ class LabHost:
     """
 
     name: str
-    role: Literal["dns", "storage", "mailstore", "mx", "sender"]
+    role: Literal["dns", "storage", "mailstore", "userdb", "mx", "sender"]
     offset: int
     mx_priority: int | None = None
     vrrp: bool = False
@@ -99,6 +108,7 @@ ALL_HOSTS: tuple[LabHost, ...] = (
     LabHost("dns", "dns", 53),
     LabHost("storage", "storage", 20),
     LabHost("mailstore", "mailstore", 25),
+    LabHost("userdb", "userdb", 26),
     LabHost("mx1", "mx", 11, mx_priority=10, vrrp=True),
     LabHost("mx2", "mx", 12, mx_priority=20, vrrp=True, relay_backup=True),
     LabHost("mx3", "mx", 13, mx_priority=30),
@@ -235,12 +245,18 @@ def relays_to_mailstore(lab_host: LabHost, topology: Topology) -> bool:
     return lab_host.role == "mx" and topology == "store"
 
 
+def looks_up_in_mysql(lab_host: LabHost, userdb: str) -> bool:
+    """MX hosts whose domains and users are `mysql:` tables on the userdb host: every MX that delivers, with --userdb mysql."""
+    return userdb == "mysql" and lab_host.role == "mx"
+
+
 def runs_systemd(lab_host: LabHost, init: Init) -> bool:
     """Whether this host boots systemd as PID 1: the MXs and the sender in the systemd profile."""
     return init == "systemd" and lab_host.role in ("mx", "sender")
 
 
-def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS, topology: str = "shared") -> str | None:
+def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS, topology: str = "shared",
+            userdb: str = DEFAULT_USERDB) -> str | None:
     """Why the lab will not run this combination (one line naming the option to change), or None.
 
     Further domains get one backup MX each and boot init scripts: mx3 and the systemd profile are about
@@ -256,13 +272,19 @@ def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAI
         return f"--domains {domains} boots init-script hosts only: --init {init} runs with --domains 1 only"
     if domains > DEFAULT_DOMAINS and topology == "store":
         return f"the mail store serves {DOMAIN} only: --topology store runs with --domains 1 only"
+    if userdb == "mysql" and (topology != "shared" or domains > DEFAULT_DOMAINS):
+        return ("--userdb mysql is seed 003's Scénario 2, two MXs delivering into one store with their users in one "
+                "database: it runs with --topology shared --domains 1 only")
     return None
 
 
-def describe(topology: str, backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS) -> str:
+def describe(topology: str, backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS,
+             userdb: str = DEFAULT_USERDB) -> str:
     """How messages name a lab configuration: 'shared topology, 1 backup MX' (', systemd' in that profile,
-    ', 4 mail domains' with more than one)."""
+    ', users in mysql' with the shared database, ', 4 mail domains' with more than one)."""
     text = f"{topology} topology, {backups} backup MX{'s' if backups > 1 else ''}"
     if init != DEFAULT_INIT:
         text += f", {init}"
+    if userdb != DEFAULT_USERDB:
+        text += f", users in {userdb}"
     return text if domains == DEFAULT_DOMAINS else f"{text}, {domains} mail domains"

@@ -217,12 +217,27 @@ class Postfix:
         """'delivers' (into mailboxes here), 'relays' (queues for a lower MX), 'forwards' (to the next hop its
         transport_maps name for the domain: a mail store) or 'refuses' the domain."""
         values = self.config("virtual_mailbox_domains", "mydestination", "relay_domains")
-        listed = {name: domain in value.replace(",", " ").split() for name, value in values.items()}
+        listed = {name: self.lists(value, domain) for name, value in values.items()}
         if listed.get("virtual_mailbox_domains") or listed.get("mydestination"):
             return "delivers"
         if not listed.get("relay_domains"):
             return "refuses"
         return "forwards" if self.transport_for(domain) else "relays"
+
+    def lists(self, setting: str, domain: str) -> bool:
+        """Whether a domain-list setting names `domain`: literally, or in one of its tables (`mysql:...`), asked
+        with `postmap -q` as Postfix itself would look (seed 003 Scénario 2 keeps the domains in MySQL)."""
+        items = [item for item in setting.replace(",", " ").split() if item]
+        if domain in (item.lower() for item in items):
+            return True
+        tables = [item for item in items if ":" in item and not item.startswith("/")]
+        return any(self._table_lists(table, domain) for table in tables)
+
+    def _table_lists(self, table: str, domain: str) -> bool:
+        """The table answers for the domain, or cannot be asked (then it is taken as listing it: the MX is set
+        up to take the domain from that table, and the user-lookups check names why it does not answer)."""
+        result = self.remote.run(f"postmap -q {shlex.quote(domain)} {shlex.quote(table)}")
+        return bool(result.stdout.strip()) or "fatal:" in result.stderr
 
     def transport_for(self, domain: str) -> str:
         """What transport_maps say for the domain (`smtp:[store]:25`), or '' (the MX records decide)."""
