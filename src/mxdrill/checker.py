@@ -9,7 +9,7 @@ history.jsonl (`History.from_jsonl(path).record(scenario)`).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,6 +217,24 @@ def failover_seconds(record: Record, via: str | None = None) -> float | None:
     taken = [accepted_at(e) for e in record.of_kind(Kind.PROBE_ACCEPTED)
              if e.data.get("role") == "backup" and e.probe in along and accepted_at(e) >= start]
     return min(taken) - start if taken else None
+
+
+def split_while_up(record: Record, phase: str | None = None) -> Counter[str]:
+    """Which MX took how many probes (of `phase`, or any) while no fault was in place: before the first
+    injection or after the last heal. With MXs at equal priority, how senders shared the mail."""
+    injected, healed = record.of_kind(Kind.FAULT_INJECTED), record.of_kind(Kind.FAULT_HEALED)
+    start = injected[0].time if injected else float("inf")
+    end = healed[-1].time if healed else float("inf")
+    wanted = {e.probe for e in record.of_kind(Kind.PROBE_SENT) if phase is None or e.data.get("phase") == phase}
+    return Counter(e.host for e in record.of_kind(Kind.PROBE_ACCEPTED)
+                   if e.probe in wanted and e.host and (accepted_at(e) < start or accepted_at(e) > end))
+
+
+def describe_split(split: Counter[str | None], peers: list[str]) -> str:
+    """`mx1.example.test 5, mx2.example.test 4 (56% / 44%)`: each peer's share, in the peers' order."""
+    total = sum(split.get(peer, 0) for peer in peers) or 1
+    counts = ", ".join(f"{peer} {split.get(peer, 0)}" for peer in peers)
+    return f"{counts} ({' / '.join(f'{100 * split.get(peer, 0) / total:.0f}%' for peer in peers)})"
 
 
 def drain_seconds(record: Record) -> float | None:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--userdb", choices=topo.USERDBS, default=topo.DEFAULT_USERDB,
                     help="where the MXs look up their domains and users: files (texthash maps, default) or mysql "
                          "(seed 003 Scénario 2: MariaDB on the userdb host, mysql: maps on both MXs; shared topology)")
+    up.add_argument("--mx-priorities", choices=topo.PRIORITIES, default=topo.DEFAULT_PRIORITIES,
+                    help="distinct: MX 10 mx1, MX 20 mx2 (default); equal: both at MX 10, sharing the mail "
+                         "(seed 003's round-robin; shared topology)")
     up.add_argument("--backups", type=int, choices=topo.BACKUP_CHOICES, default=topo.DEFAULT_BACKUPS,
                     help="backup MXs: 1 (mx2, MX 20) or 2 (also mx3, MX 30, delivering into the shared store); "
                          "default %(default)s")
@@ -127,7 +130,7 @@ def _key_paths(paths: manager.LabPaths) -> tuple[str, str, str]:
 def _rendered(state: manager.RunState, key_file: str, known_hosts: str, tls_ca: str) -> str:
     """The inventory of the lab as it runs (every domain of it)."""
     return ansible_inventory.render(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
-                                    state.domains, tls_ca, state.userdb)
+                                    state.domains, tls_ca, state.userdb, state.priorities)
 
 
 def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | None = None) -> int:
@@ -137,7 +140,7 @@ def _write_inventory(state_dir: Path, output: Path | None, ansible_dir: Path | N
     key_file, known_hosts, tls_ca = _key_paths(paths)
     if ansible_dir is not None:
         files = ansible_inventory.render_dir(state.topology, state.backups, state.prefix, key_file, known_hosts, state.init,
-                                             state.domains, tls_ca, state.userdb)
+                                             state.domains, tls_ca, state.userdb, state.priorities)
         _write_ansible_dir(ansible_dir, files)
         print(f"lab: wrote the inventory of the lab ({state.describe()}) to {ansible_dir}: "
               f"hosts.yml, group_vars/all.yml, host_vars/ (use --hosts={ansible_dir / 'hosts.yml'})")
@@ -192,7 +195,7 @@ def _swap_certificate(args: argparse.Namespace) -> int:
 def run_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
         manager.up(args.topology, args.prefix, manager.LabPaths(args.state_dir), backups=args.backups, init=args.init,
-                   domains=args.domains, userdb=args.userdb)
+                   domains=args.domains, userdb=args.userdb, priorities=args.mx_priorities)
         return 0
     if args.lab_command == "inventory":
         return _write_inventory(args.state_dir, args.output, args.ansible_dir)

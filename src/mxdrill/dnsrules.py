@@ -100,15 +100,21 @@ def against_inventory(view: DnsView, declared: list[DeclaredMx]) -> list[Finding
     return found
 
 
-def priorities(view: DnsView) -> list[Finding]:
-    """A primary and a backup of equal preference are tried at random, not in order (seed 002)."""
+def priorities(view: DnsView, declared: list[DeclaredMx] | None = None) -> list[Finding]:
+    """A primary and a backup of equal preference are tried at random, not in order (seed 002): an error,
+    unless the inventory declares those very MXs at that priority — then the sharing is meant (seed 003's
+    round-robin), and the drill measures it instead."""
+    meant = {d.name for d in declared or [] if d.priority is not None}
+    priority_of = {d.name: d.priority for d in declared or []}
     by_preference: dict[int, list[str]] = {}
     for mx in view.mxs:
         by_preference.setdefault(mx.preference, []).append(mx.target)
     return [problem("dns-mx-equal-priority", ",".join(names),
                     f"{' and '.join(names)} share MX preference {preference}: senders pick one at random, so the "
-                    "backup takes mail while the primary is up", "give the backup a higher number")
-            for preference, names in sorted(by_preference.items()) if len(names) > 1]
+                    "backup takes mail while the primary is up", "give the backup a higher number, or declare both "
+                    f"with mxdrill_mx_priority {preference} if they are meant to share the mail")
+            for preference, names in sorted(by_preference.items())
+            if len(names) > 1 and not all(n in meant and priority_of[n] == preference for n in names)]
 
 
 def ttl(view: DnsView, minimum: int = MIN_MX_TTL) -> list[Finding]:
@@ -198,5 +204,5 @@ def spf_judged(view: DnsView) -> bool:
 
 def findings(view: DnsView, declared: list[DeclaredMx], min_ttl: int = MIN_MX_TTL) -> list[Finding]:
     """Every rule over the view, in the order a postmaster would fix them (the shape of the records first)."""
-    return [*target_shape(view), *against_inventory(view, declared), *priorities(view), *ttl(view, min_ttl), *wildcard(view),
+    return [*target_shape(view), *against_inventory(view, declared), *priorities(view, declared), *ttl(view, min_ttl), *wildcard(view),
             *reverse(view), *spf(view)]

@@ -256,6 +256,13 @@ class Drill:
         return self.deliver
 
     @property
+    def peers(self) -> list[str]:
+        """The MXs at the scenario's primary's own priority, the primary first: while all are up, any may take a probe."""
+        priority = self.scenario.primary.mx_priority
+        return [self.scenario.primary.name, *(mx.name for mx in self.inventory.mxs
+                                              if mx.mx_priority == priority and mx.name != self.scenario.primary.name)]
+
+    @property
     def tempfails(self) -> bool:
         """Under this fault every MX must answer the outage's probes 4xx (`userdb`): none is taken until the heal."""
         return self.scenario.fault in TEMPFAILS

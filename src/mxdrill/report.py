@@ -13,7 +13,8 @@ import csv
 import html
 import io
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class DrillResult:
     ledger: dict[str, int]
     steps: dict[str, str]  # step name (of the table) -> outcome
     findings: list[str]  # per-host evidence lines (log lines, queue entries)
+    split: dict[str, int] = field(default_factory=dict)  # MX -> probes it took while no fault was in place
 
 
 def overall(results: list[DrillResult]) -> str:
@@ -191,11 +193,14 @@ def _seconds(value: float | None) -> str:
 def terminal_lines(result: DrillResult) -> list[str]:
     """Verdict, failover and drain seconds and the probe ledger, for the terminal."""
     shown = lambda v: "n/a" if v is None else f"{v:.2f}s"  # noqa: E731
-    return [
+    lines = [
         f"{result.scenario}: {result.verdict.upper()} — failover {shown(result.failover)}, drain {shown(result.drain)}",
         f"  {result.detail}",
         "  ledger: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.ledger.items()),
     ]
+    if len(result.split) > 1:  # MXs at equal priority shared the mail: how, while all were up
+        lines.append("  split while every MX was up: " + checker.describe_split(Counter(result.split), sorted(result.split)))
+    return lines
 
 
 def markdown(results: list[DrillResult], flags: list[str], inventory_name: str, versions: dict[str, str],
@@ -351,7 +356,7 @@ def write_reports(report_dir: Path, history: History, name: str, key: str, hosts
     (report_dir / "summary.json").write_text(json.dumps({
         "verdict": overall(drills), "inventory": key, "flags": flags,
         "drills": [{"scenario": r.scenario, "verdict": r.verdict, "detail": r.detail, "failover": r.failover,
-                    "drain": r.drain, "ledger": r.ledger, "steps": r.steps} for r in drills],
+                    "drain": r.drain, "ledger": r.ledger, "steps": r.steps, "split": r.split} for r in drills],
         "preflight": [r.__dict__ for r in preflight_rows(history)],
     }, indent=2) + "\n")
     shown = host_lines(history)
@@ -403,4 +408,4 @@ def result_of(record: Record) -> DrillResult:
     verdict = checker.scenario_verdict(record)
     return DrillResult(record.scenario, verdict.status, verdict.detail, checker.failover_seconds(record),
                        checker.drain_seconds(record), checker.ledger(record), checker.step_outcomes(record),
-                       checker.evidence(record))
+                       checker.evidence(record), dict(checker.split_while_up(record)))

@@ -45,7 +45,15 @@ def scenarios(inventory: Inventory, modes: tuple[str, ...] = DEFAULT_MODES) -> l
                     found.append(Scenario(inventory.primary, backup, mode, (target,), inventory.domain))
             elif mode not in FIRST_BACKUP_ONLY or (index == 0 and inventory.vip is not None):
                 found.append(Scenario(inventory.primary, backup, mode, down, inventory.domain))
-    return found
+    return found + peer_scenarios(inventory, modes)
+
+
+def peer_scenarios(inventory: Inventory, modes: tuple[str, ...]) -> list[Scenario]:
+    """MXs at the primary's own priority share the mail, so either may be the one lost: the drill also takes
+    each such peer down with the primary as its backup. Not `vip` (VRRP's MASTER is the primary) and not the
+    modes that take down another host than an MX."""
+    return [Scenario(peer, inventory.primary, mode, (peer,), inventory.domain)
+            for peer in inventory.peers[1:] for mode in modes if mode not in FIRST_BACKUP_ONLY]
 
 
 def fleet_scenarios(domains: list[Inventory], modes: tuple[str, ...] = DEFAULT_MODES) -> list[Scenario]:

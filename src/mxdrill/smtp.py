@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import re
 import ssl
 import secrets
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -183,6 +185,18 @@ async def _transaction(target: MxTarget, probe: Probe, *, helo: str, timeout: fl
     return Attempt(target, outcome, code, text, started, time.monotonic() - clock, tls_version)
 
 
+def preference_order(targets: list[MxTarget], shuffle: Callable[[list[str]], None] = random.shuffle) -> list[MxTarget]:
+    """The targets lowest preference first, those of equal preference in random order, as RFC 5321 §5.1 has a
+    sender pick among them: two MXs at MX 10 share the mail (seed 003's round-robin) instead of the first
+    listed taking it all. Each MX's own addresses stay together, in their order (the MX is what is chosen)."""
+    ordered: list[MxTarget] = []
+    for preference in sorted({t.preference for t in targets}):
+        hosts = list(dict.fromkeys(t.name for t in targets if t.preference == preference))
+        shuffle(hosts)
+        ordered += [t for name in hosts for t in targets if t.preference == preference and t.name == name]
+    return ordered
+
+
 async def deliver(probe: Probe, targets: list[MxTarget], *, helo: str, timeout: float = 10.0,
                   tls: TlsMode = "starttls-opportunistic") -> Delivery:
     """Try MX after MX in preference order until one accepts or one rejects permanently (RFC 5321 §5.1).
@@ -190,7 +204,7 @@ async def deliver(probe: Probe, targets: list[MxTarget], *, helo: str, timeout: 
     STARTTLS where it is offered, unverified, as a sending MTA does by default (Postfix's
     smtp_tls_security_level = may): the preflight verifies certificates, the probes go as real mail goes."""
     delivery = Delivery(probe)
-    for target in sorted(targets, key=lambda t: t.preference):
+    for target in preference_order(targets):
         attempt = await send_to(target, probe, helo=helo, timeout=timeout, tls=tls)
         delivery.attempts.append(attempt)
         if attempt.outcome in ("accepted", "rejected"):

@@ -9,6 +9,7 @@ list of steps (`campaign_steps`), and the step names in the reports. Adding a st
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,17 +76,21 @@ def check_preflight(drill: Drill, report: Report) -> None:
 
 
 def primary_takes(phase: str) -> Callable[[Drill, Report], None]:
-    """With the primary up, it takes every probe of the phase (first by MX priority) and delivers it."""
+    """With the primary up, it takes every probe of the phase (first by MX priority) and delivers it; with MXs
+    at the primary's own priority, they share the probes (the split is reported: the seed's round-robin
+    distribution is "pas garanti", so only the load run judges it)."""
     def run(drill: Drill, report: Report) -> None:
-        primary = drill.scenario.primary.name
+        peers = drill.peers
         if phase == "before":
             drill.start_load()
         takers = {d.probe.token: d.accepted.target.host if d.accepted else None for d in drill.send(phase)}
-        others = {token: taker for token, taker in takers.items() if taker != primary}
-        assert not others, (f"{len(others)} of {len(takers)} probes not taken by {primary}: "
+        others = {token: taker for token, taker in takers.items() if taker not in peers}
+        assert not others, (f"{len(others)} of {len(takers)} probes not taken by {' or '.join(peers)}: "
                             + first_ten([f"{token} by {taker or 'no MX'}" for token, taker in sorted(others.items())]))
+        if len(peers) > 1:
+            report(f"split_{phase}", checker.describe_split(Counter(takers.values()), peers))
         missing = drill.await_delivered(drill.inventory.drain_deadline, phase)
-        assert not missing, f"{primary} took {len(missing)} probes that reached no mailbox: {first_ten(sorted(missing))}"
+        assert not missing, f"{' and '.join(peers)} took {len(missing)} probes that reached no mailbox: {first_ten(sorted(missing))}"
     return run
 
 
@@ -161,6 +166,13 @@ def delivered_once(drill: Drill, report: Report) -> None:
         report(f"probes_{name}", value)
     verdict = checker.check_delivered_once(drill.record)
     assert verdict.status == "pass", verdict.detail
+    if len(drill.peers) > 1 and drill.load is not None:  # the seed's round-robin: both share, in some proportion
+        split = checker.split_while_up(drill.record, "load")
+        report("split_load", checker.describe_split(split, drill.peers))
+        idle = [peer for peer in drill.peers if not split.get(peer)]
+        assert not idle, (f"{' and '.join(idle)} took none of the {sum(split.values())} load probes sent while every MX "
+                          f"at MX {drill.scenario.primary.mx_priority} was up ({checker.describe_split(split, drill.peers)}): "
+                          "senders do not share the mail between equal MX records here")
 
 
 def one_final_delivery(drill: Drill, report: Report) -> None:

@@ -46,7 +46,7 @@ def _asked(request: pytest.FixtureRequest, name: str, default: object) -> object
 @pytest.fixture
 def lab(lab_session: manager.LabPaths, request: pytest.FixtureRequest) -> manager.LabPaths:
     """The lab as a test asks for it with @pytest.mark.parametrize('topology', ...), ('backups', [2]), ('init', ['systemd'])
-    and ('userdb', ['mysql']).
+    and ('userdb', ['mysql']), ('priorities', ['equal']).
 
     Every test gets exactly what it asks for (default: shared, 1 backup, init scripts), so no test inherits
     another's lab; `up` leaves an identical lab alone, so consecutive tests asking the same thing share one boot.
@@ -55,8 +55,9 @@ def lab(lab_session: manager.LabPaths, request: pytest.FixtureRequest) -> manage
     backups = _asked(request, "backups", topo.DEFAULT_BACKUPS)
     init = _asked(request, "init", topo.DEFAULT_INIT)
     userdb = _asked(request, "userdb", topo.DEFAULT_USERDB)
+    priorities = _asked(request, "priorities", topo.DEFAULT_PRIORITIES)
     manager.up(topology, topo.DEFAULT_PREFIX, lab_session, say=lambda _m: None, backups=backups, init=init,  # type: ignore[arg-type]
-               userdb=userdb)  # type: ignore[arg-type]
+               userdb=userdb, priorities=priorities)  # type: ignore[arg-type]
     return lab_session
 
 

@@ -58,6 +58,9 @@ def test_equal_priorities_are_tried_at_random() -> None:
     found = dnsrules.findings(with_mx(HEALTHY.mxs[0], replace(HEALTHY.mxs[1], preference=10)), DECLARED)
     assert [f.check for f in found] == ["dns-mx-priority", "dns-mx-equal-priority"]
     assert "share MX preference 10: senders pick one at random" in found[1].message
+    # declared at the same priority, the sharing is meant (seed 003's round-robin): no finding
+    both_at_10 = [replace(DECLARED[0]), replace(DECLARED[1], priority=10)]
+    assert dnsrules.priorities(with_mx(HEALTHY.mxs[0], replace(HEALTHY.mxs[1], preference=10)), both_at_10) == []
 
 
 def test_a_declared_mx_that_is_not_published_is_missing() -> None:

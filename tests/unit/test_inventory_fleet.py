@@ -286,9 +286,9 @@ REFUSALS = [
      "mxdrill_domain: example4.test", "all.children.customers.children.example4.vars.mxdrill_domain",
      ["mail domain example4.test has a primary (mx1.example4.test) but no backup: list a backup MX (one that must "
       "take the mail) in mxdrill_backup and give it this mxdrill_domain"]),
-    ("backup-priority-not-above-its-own-primary", [("mxdrill_mx_priority: 8}", "mxdrill_mx_priority: 5}")],
+    ("backup-priority-below-its-own-primary", [("mxdrill_mx_priority: 8}", "mxdrill_mx_priority: 4}")],
      "mx2.example3.test: {", f"{BACKUP}.mx2.example3.test.mxdrill_mx_priority",
-     ["a backup needs a greater MX priority than the primary mx1.example3.test (5), got 5"]),
+     ["a backup needs an MX priority no lower than the primary mx1.example3.test's (5), got 4"]),
     ("recipients-inherited-from-another-domain", [("        mxdrill_recipients: [probe@example3.test]\n", "")],
      "mxdrill_recipients: [probe@example.test]", "all.vars.mxdrill_recipients.0",
      ["'probe@example.test' is not in mxdrill_domain 'example3.test': probes go to the domain under test only "

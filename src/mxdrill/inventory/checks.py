@@ -3,7 +3,7 @@ on an inventory that types alone would accept.
 
 A drill stops exactly one primary and expects a backup to take its mail, so there must be exactly one
 primary (per mail domain: `domains` splits a fleet), at least one backup and no host in both roles;
-senders try MXs by preference, so each backup needs a greater MX priority than its primary; the drill
+senders try MXs by preference, so no backup may have a lower MX priority than its primary; the drill
 tells MXs apart by address, so no two may share one; domain-wide settings are read from the primary,
 so another host saying otherwise is a mistake;
 and the timings must fit together, or the host's own dead-man's switch would restart the primary in
@@ -80,17 +80,19 @@ def at_most_one(members: dict[str, KeyPath], group: str, source: Source) -> None
 # --- the MXs ----------------------------------------------------------------------------------------
 
 def check_mx_priorities(primary: Loaded, backups: list[Loaded]) -> None:
-    """Senders try the lowest MX priority first: a backup at or below its primary's would take the mail first."""
+    """Senders try the lowest MX priority first: a backup below its primary's would take the mail first. One at
+    the primary's own priority shares the mail with it (seed 003 "Load Balancing avec Round-Robin DNS")."""
     for mx in (primary, *backups):
         if mx.host.mx_priority is None:
             raise mx.error("mxdrill_mx_priority",
                            "missing: every MX needs mxdrill_mx_priority, its MX preference in DNS (e.g. 10)")
     for backup in backups:
-        if backup.host.mx_priority <= primary.host.mx_priority:  # type: ignore[operator]
+        if backup.host.mx_priority < primary.host.mx_priority:  # type: ignore[operator]
             raise backup.error(
                 "mxdrill_mx_priority",
-                f"a backup needs a greater MX priority than the primary {primary.host.name} "
-                f"({primary.host.mx_priority}), got {backup.host.mx_priority}: senders try the lowest first",
+                f"a backup needs an MX priority no lower than the primary {primary.host.name}'s "
+                f"({primary.host.mx_priority}), got {backup.host.mx_priority}: senders try the lowest first "
+                "(the same priority shares the mail between them)",
             )
 
 

@@ -72,7 +72,7 @@ class Host(BaseModel):
 class Inventory(BaseModel):
     """The validated inventory: the domain under test and the hosts that serve it.
 
-    `load_inventory` guarantees exactly one primary, at least one backup with a greater MX priority,
+    `load_inventory` guarantees exactly one primary, at least one backup with an MX priority no lower,
     and at most one storage, DNS and sender host; so does each domain of a `Fleet`.
     """
 
@@ -120,6 +120,12 @@ class Inventory(BaseModel):
     def mxs(self) -> list[Host]:
         """Every MX, in DNS preference order."""
         return [self.primary, *self.backups]
+
+    @property
+    def peers(self) -> list[Host]:
+        """The MXs at the primary's own priority, the primary first: senders share the mail between them
+        (seed 003's round-robin); a single host when every backup has a greater priority."""
+        return [mx for mx in self.mxs if mx.mx_priority == self.primary.mx_priority]
 
     @property
     def storage(self) -> Host | None:

@@ -49,7 +49,7 @@ def _commented(line: str, comment: str) -> str:
 
 
 def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT, domains: int = topo.DEFAULT_DOMAINS,
-               userdb: topo.UserDb = topo.DEFAULT_USERDB) -> str:
+               userdb: topo.UserDb = topo.DEFAULT_USERDB, priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> str:
     """The `mxdrill lab up` invocation that brings this lab up, defaults left out."""
     command = "mxdrill lab up"
     if topology != topo.TOPOLOGIES[0]:
@@ -62,11 +62,14 @@ def up_command(topology: Topology, backups: int, init: Init = topo.DEFAULT_INIT,
         command += f" --domains {domains}"
     if userdb != topo.DEFAULT_USERDB:
         command += f" --userdb {userdb}"
+    if priorities != topo.DEFAULT_PRIORITIES:
+        command += f" --mx-priorities {priorities}"
     return command
 
 
-def _header(topology: Topology, backups: int, init: Init, domains: int, userdb: topo.UserDb = topo.DEFAULT_USERDB) -> list[str]:
-    command = up_command(topology, backups, init, domains, userdb)
+def _header(topology: Topology, backups: int, init: Init, domains: int, userdb: topo.UserDb = topo.DEFAULT_USERDB,
+            priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> list[str]:
+    command = up_command(topology, backups, init, domains, userdb, priorities)
     if command == up_command(topo.TOPOLOGIES[0], topo.DEFAULT_BACKUPS):
         what = f"The default inventory: mxdrill's own lab (`{command}`)"
     else:
@@ -79,7 +82,7 @@ def _header(topology: Topology, backups: int, init: Init, domains: int, userdb: 
         "# mxdrill reads its roles from the groups named mxdrill_* and its settings from vars named mxdrill_*,",
         "# so you can add those groups and vars to the inventory you already use for Ansible.",
         "# `mxdrill lab inventory` renders this file for the lab as it runs "
-        f"(here: {topo.describe(topology, backups, init, domains, userdb)}).",
+        f"(here: {topo.describe(topology, backups, init, domains, userdb, priorities)}).",
     ]
 
 
@@ -144,11 +147,12 @@ def shared_vars(
     ]
 
 
-def host_vars(lab_host: topo.LabHost, prefix: ipaddress.IPv4Network, init: Init = topo.DEFAULT_INIT) -> list[Line]:
+def host_vars(lab_host: topo.LabHost, prefix: ipaddress.IPv4Network, init: Init = topo.DEFAULT_INIT,
+              priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> list[Line]:
     """One host's own variables."""
     lines = [(f"ansible_host: {lab_host.address(prefix)}", "")]
     if lab_host.mx_priority is not None:
-        lines.append((f"mxdrill_mx_priority: {lab_host.mx_priority}", ""))
+        lines.append((f"mxdrill_mx_priority: {topo.published_priority(lab_host, priorities)}", ""))
     if lab_host.role == "storage":
         lines.append((f"mxdrill_export: {topo.STORAGE_EXPORT}", ""))
     if init == "systemd" and not topo.runs_systemd(lab_host, init):
@@ -202,7 +206,8 @@ def _domain_groups(backups: int, domains: int, with_vars: bool) -> list[str]:
 
 
 def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, domains: int,
-              topology: Topology = "shared", userdb: topo.UserDb = topo.DEFAULT_USERDB) -> list[str]:
+              topology: Topology = "shared", userdb: topo.UserDb = topo.DEFAULT_USERDB,
+              priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> list[str]:
     """all.children; with `prefix` None, the hosts without their variables (they are in host_vars/ and group_vars/)."""
     lines = ["  children:"]
     for name, members in groups(backups, domains, topology, userdb):
@@ -210,7 +215,7 @@ def _children(backups: int, prefix: ipaddress.IPv4Network | None, init: Init, do
         for lab_host in members:
             lines.append(f"        {lab_host.fqdn}:")
             if prefix is not None:
-                lines += _lines(host_vars(lab_host, prefix, init), 10)
+                lines += _lines(host_vars(lab_host, prefix, init, priorities), 10)
     return lines + _domain_groups(backups, domains, with_vars=prefix is not None)
 
 
@@ -224,14 +229,15 @@ def render(
     domains: int = topo.DEFAULT_DOMAINS,
     tls_ca: str = DEFAULT_TLS_CA,
     userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> str:
     """The inventory of the lab in this configuration; with the defaults, exactly the root hosts.yml."""
     lines = [
-        *_header(topology, backups, init, domains, userdb),
+        *_header(topology, backups, init, domains, userdb, priorities),
         "all:",
         "  vars:",
         *_lines(shared_vars(prefix, key_file, known_hosts, init, tls_ca=tls_ca), 4),
-        *_children(backups, prefix, init, domains, topology, userdb),
+        *_children(backups, prefix, init, domains, topology, userdb, priorities),
     ]
     return "\n".join(lines) + "\n"
 
@@ -246,14 +252,15 @@ def render_dir(
     domains: int = topo.DEFAULT_DOMAINS,
     tls_ca: str = DEFAULT_TLS_CA,
     userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> dict[str, str]:
     """The same inventory in Ansible's directory layout: {relative path: text} for hosts.yml, group_vars/, host_vars/.
 
     A further domain's vars are in group_vars/<its group>.yml.
     """
-    hosts_yml = [*_header(topology, backups, init, domains, userdb),
+    hosts_yml = [*_header(topology, backups, init, domains, userdb, priorities),
                  "# Each host's own variables are in host_vars/<host>.yml, the shared ones in group_vars/all.yml.",
-                 "all:", *_children(backups, None, init, domains, topology, userdb)]
+                 "all:", *_children(backups, None, init, domains, topology, userdb, priorities)]
     files = {
         "hosts.yml": "\n".join(hosts_yml) + "\n",
         "group_vars/all.yml": _file(shared_vars(prefix, key_file, known_hosts, init, "hosts.yml's directory", tls_ca)),
@@ -262,7 +269,7 @@ def render_dir(
         files[f"group_vars/{topo.domain_group(domain)}.yml"] = _file(domain_group_vars(domain))
     for _group, members in groups(backups, domains, topology, userdb):
         for lab_host in members:
-            files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init))
+            files[f"host_vars/{lab_host.fqdn}.yml"] = _file(host_vars(lab_host, prefix, init, priorities))
     return files
 
 

@@ -66,10 +66,13 @@ def ssh_config(
     return "\n".join(blocks)
 
 
-def _zone_head(origin: str, backups: int, domains: int = topo.DEFAULT_DOMAINS) -> list[str]:
+def _zone_head(origin: str, backups: int, domains: int = topo.DEFAULT_DOMAINS,
+               priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> list[str]:
     """$ORIGIN, $TTL, SOA and NS of a zone. The serial changes with the zone's content: one more backup
-    MX, one more serial; more domains, more PTRs in the reverse zone (each combination its own serial)."""
+    MX, one more serial; more domains, more PTRs in the reverse zone; equal MX priorities, other MX records
+    (each combination its own serial)."""
     serial = 2026112401 + backups - topo.DEFAULT_BACKUPS + len(topo.BACKUP_CHOICES) * (domains - topo.DEFAULT_DOMAINS)
+    serial += 100 * topo.PRIORITIES.index(priorities)
     return [
         f"$ORIGIN {origin}.",
         "$TTL 3600",
@@ -78,9 +81,10 @@ def _zone_head(origin: str, backups: int, domains: int = topo.DEFAULT_DOMAINS) -
     ]
 
 
-def _domain_records(lab_hosts: list[LabHost], prefix: ipaddress.IPv4Network) -> list[str]:
+def _domain_records(lab_hosts: list[LabHost], prefix: ipaddress.IPv4Network,
+                    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES) -> list[str]:
     """A domain's MX records (by priority) and the A and AAAA records of its hosts, named relative to the zone."""
-    records = [f"@ IN MX {h.mx_priority} {h.fqdn}." for h in lab_hosts if h.mx_priority is not None]
+    records = [f"@ IN MX {topo.published_priority(h, priorities)} {h.fqdn}." for h in lab_hosts if h.mx_priority is not None]
     for lab_host in lab_hosts:
         label = lab_host.label or lab_host.name
         records += [f"{label} IN A {lab_host.address(prefix)}", f"{label} IN AAAA {lab_host.address6()}"]
@@ -88,15 +92,17 @@ def _domain_records(lab_hosts: list[LabHost], prefix: ipaddress.IPv4Network) -> 
 
 
 def zone_forward(
-    prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domain: str = DOMAIN
+    prefix: ipaddress.IPv4Network, backups: int = topo.DEFAULT_BACKUPS, domain: str = DOMAIN,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> str:
     """A domain's zone. example.test: MX 10 mx1, MX 20 mx2 (MX 30 mx3), A records for every host of the first
     domain and `mail` on the VIP; a further domain: MX 10 mx1, MX 20 mx2 and their A records, no VIP.
     Every domain publishes SPF `v=spf1 mx -all`: its MXs, and only they, send as the domain (seed 001)."""
     first = domain == DOMAIN
     members = [h for h in topo.lab_hosts(backups, topo.MAX_DOMAINS) if h.domain == domain]
-    records = [*_zone_head(domain, backups if first else topo.DEFAULT_BACKUPS), '@ IN TXT "v=spf1 mx -all"',
-               *_domain_records(members, prefix)]
+    priorities = priorities if first else topo.DEFAULT_PRIORITIES
+    records = [*_zone_head(domain, backups if first else topo.DEFAULT_BACKUPS, priorities=priorities),
+               '@ IN TXT "v=spf1 mx -all"', *_domain_records(members, prefix, priorities)]
     if first:
         records.append(f"mail IN A {topo.vip(prefix)}")
         records.append(f"harness IN A {topo.gateway(prefix)}")
@@ -554,6 +560,7 @@ def host_files(
     enabled: frozenset[units.EnabledUnit] = frozenset(),
     domains: int = topo.DEFAULT_DOMAINS,
     userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> list[LabFile]:
     """Everything that differs from the machine's own /etc and /var on this lab host.
 
@@ -574,7 +581,7 @@ def host_files(
     ]
     if lab_host.role == "dns":
         files.append(LabFile("/etc/knot/knot.conf", knot_conf(lab_host, prefix, domains)))
-        files += [LabFile(f"/etc/knot/zones/{name}.zone", zone_forward(prefix, backups, name))
+        files += [LabFile(f"/etc/knot/zones/{name}.zone", zone_forward(prefix, backups, name, priorities))
                   for name in topo.mail_domains(domains)]
         files.append(LabFile(f"/etc/knot/zones/{reverse_zone_name(prefix)}.zone", zone_reverse(prefix, backups, domains)))
         files.append(LabFile(f"/etc/knot/zones/{reverse_zone6_name()}.zone", zone_reverse6(prefix, backups, domains)))

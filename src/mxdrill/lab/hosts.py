@@ -99,9 +99,10 @@ def _boot_script() -> str:
 def _boot_inputs(
     lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network, keys: configs.LabKeys, backups: int,
     init: Init, domains: int, userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> tuple[list[configs.LabFile], dict[str, str]]:
     enabled = units.enabled_on_machine() if topo.runs_systemd(lab_host, init) else frozenset()
-    files = configs.host_files(lab_host, topology, prefix, keys, backups, init, enabled, domains, userdb)
+    files = configs.host_files(lab_host, topology, prefix, keys, backups, init, enabled, domains, userdb, priorities)
     files.append(configs.LabFile("/etc/mxdrill-lab/boot.sh", _boot_script(), 0o755))
     env = configs.boot_environment(lab_host, topology, prefix, init) | {"LAB_RUN": str(run_dir(lab_host))}
     return files, env
@@ -110,9 +111,10 @@ def _boot_inputs(
 def config_digest(
     lab_host: LabHost, topology: Topology, prefix: ipaddress.IPv4Network, keys: configs.LabKeys, backups: int,
     init: Init = topo.DEFAULT_INIT, domains: int = topo.DEFAULT_DOMAINS, userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> str:
     """The digest the host would be booted with in this configuration."""
-    return configs.boot_digest(*_boot_inputs(lab_host, topology, prefix, keys, backups, init, domains, userdb))
+    return configs.boot_digest(*_boot_inputs(lab_host, topology, prefix, keys, backups, init, domains, userdb, priorities))
 
 
 def booted_digest(lab_host: LabHost) -> str | None:
@@ -132,12 +134,13 @@ def boot(
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
     userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> None:
     """Write the host's layers and start it in the background; readiness is checked by the caller."""
     base = run_dir(lab_host)
     if base.exists():
         shutil.rmtree(base)
-    files, env = _boot_inputs(lab_host, topology, prefix, keys, backups, init, domains, userdb)
+    files, env = _boot_inputs(lab_host, topology, prefix, keys, backups, init, domains, userdb, priorities)
     script = next(f.content for f in files if f.path == "/etc/mxdrill-lab/boot.sh")
     _write_layer(lab_host, files)
     _digest_file(lab_host).write_text(configs.boot_digest(files, env) + "\n")

@@ -50,6 +50,7 @@ SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TOPOLOGY_FILE = topo.RUN_DIR / "topology"
 BACKUPS_FILE = topo.RUN_DIR / "backups"
 DOMAINS_FILE = topo.RUN_DIR / "domains"
+PRIORITIES_FILE = topo.RUN_DIR / "mx-priorities"
 USERDB_FILE = topo.RUN_DIR / "user-lookups"  # not "userdb": that is the userdb host's run directory
 INIT_FILE = topo.RUN_DIR / "init"
 PREFIX_FILE = topo.RUN_DIR / "prefix"
@@ -211,9 +212,10 @@ class RunState:
     init: Init = topo.DEFAULT_INIT
     domains: int = topo.DEFAULT_DOMAINS
     userdb: topo.UserDb = topo.DEFAULT_USERDB
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES
 
     def describe(self) -> str:
-        return topo.describe(self.topology, self.backups, self.init, self.domains, self.userdb)
+        return topo.describe(self.topology, self.backups, self.init, self.domains, self.userdb, self.priorities)
 
     @property
     def lab_hosts(self) -> tuple[topo.LabHost, ...]:
@@ -222,7 +224,7 @@ class RunState:
     def digest(self, lab_host: topo.LabHost, keys: configs.LabKeys) -> str:
         """What `lab_host` would boot with in this lab, as a digest to compare with what it booted with."""
         return hosts.config_digest(lab_host, self.topology, self.prefix, keys, self.backups, self.init, self.domains,
-                                   self.userdb)
+                                   self.userdb, self.priorities)
 
     def probes(self, only: list[str] | None = None) -> list[readiness.Probe]:
         """The readiness probes of this lab (or of the named hosts)."""
@@ -255,9 +257,11 @@ def run_state() -> RunState | None:
         return None
     init = _read(INIT_FILE) or topo.DEFAULT_INIT  # a lab from before --init ran init scripts
     userdb = _read(USERDB_FILE) or topo.DEFAULT_USERDB  # and one before --userdb kept its users in files
-    if init not in topo.INITS or userdb not in topo.USERDBS or topo.refusal(backups, init, domains, topology, userdb) is not None:
+    priorities = _read(PRIORITIES_FILE) or topo.DEFAULT_PRIORITIES
+    if (init not in topo.INITS or userdb not in topo.USERDBS or priorities not in topo.PRIORITIES
+            or topo.refusal(backups, init, domains, topology, userdb, priorities) is not None):
         return None
-    return RunState(topology, backups, prefix, init, domains, userdb)  # type: ignore[arg-type]
+    return RunState(topology, backups, prefix, init, domains, userdb, priorities)  # type: ignore[arg-type]
 
 
 def _write_state(state: RunState, keys: configs.LabKeys) -> None:
@@ -266,6 +270,7 @@ def _write_state(state: RunState, keys: configs.LabKeys) -> None:
     BACKUPS_FILE.write_text(f"{state.backups}\n")
     DOMAINS_FILE.write_text(f"{state.domains}\n")
     USERDB_FILE.write_text(f"{state.userdb}\n")
+    PRIORITIES_FILE.write_text(f"{state.priorities}\n")
     INIT_FILE.write_text(f"{state.init}\n")
     PREFIX_FILE.write_text(f"{state.prefix}\n")
     KEYS_FILE.write_text(keys_fingerprint(keys) + "\n")
@@ -305,7 +310,7 @@ def failing(
 
 def _refuse_unsupported(state: RunState) -> None:
     """LabUsageError, before anything is touched, for a lab the lab does not run (`--domains 9`, `--backups 3`)."""
-    refused = topo.refusal(state.backups, state.init, state.domains, state.topology, state.userdb)
+    refused = topo.refusal(state.backups, state.init, state.domains, state.topology, state.userdb, state.priorities)
     if refused is not None:
         raise LabUsageError(refused)
 
@@ -360,9 +365,10 @@ def up(
     init: Init = topo.DEFAULT_INIT,
     domains: int = topo.DEFAULT_DOMAINS,
     userdb: topo.UserDb = topo.DEFAULT_USERDB,
+    priorities: topo.Priorities = topo.DEFAULT_PRIORITIES,
 ) -> None:
     """Bring the lab up (or leave a healthy one alone) and return once every service answers."""
-    wanted = RunState(topology, backups, prefix, init, domains, userdb)
+    wanted = RunState(topology, backups, prefix, init, domains, userdb, priorities)
     _refuse_unsupported(wanted)
     require_root()
     require_packages(init)
@@ -451,7 +457,8 @@ def _boot_and_wait(to_boot: list[topo.LabHost], state: RunState, keys: configs.L
     for lab_host in to_boot:
         init = "systemd" if topo.runs_systemd(lab_host, state.init) else "init scripts"
         say(f"booting {lab_host.fqdn} ({lab_host.address(state.prefix)}, {lab_host.role}, {init})")
-        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups, state.init, state.domains, state.userdb)
+        hosts.boot(lab_host, state.topology, state.prefix, keys, state.backups, state.init, state.domains, state.userdb,
+                   state.priorities)
     pending = state.probes(only=[h.name for h in to_boot])
     left = readiness.wait_all(
         pending, UP_DEADLINE_SECONDS,

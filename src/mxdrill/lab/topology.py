@@ -52,6 +52,12 @@ RELAY_PASSWORD = "lab-relay-secret"
 UserDb = Literal["files", "mysql"]
 USERDBS: tuple[UserDb, ...] = ("files", "mysql")
 DEFAULT_USERDB: UserDb = "files"
+
+# How the first domain publishes its MX records (`lab up --mx-priorities`): distinct (MX 10 mx1, MX 20 mx2, the
+# seed's primary and backup) or equal (both at MX 10: seed 003 "Load Balancing avec Round-Robin DNS").
+Priorities = Literal["distinct", "equal"]
+PRIORITIES: tuple[Priorities, ...] = ("distinct", "equal")
+DEFAULT_PRIORITIES: Priorities = "distinct"
 USERDB_NAME = "mail"
 USERDB_USER = "postfix"
 USERDB_PASSWORD = "lab-userdb-secret"  # in the MXs' map files (0640, group postfix) only, never in a report
@@ -245,6 +251,13 @@ def relays_to_mailstore(lab_host: LabHost, topology: Topology) -> bool:
     return lab_host.role == "mx" and topology == "store"
 
 
+def published_priority(lab_host: LabHost, priorities: str = "distinct") -> int | None:
+    """The MX preference the lab's DNS publishes for the host: mx2 at mx1's own 10 with --mx-priorities equal."""
+    if priorities == "equal" and lab_host.name == "mx2":
+        return _primary_priority()
+    return lab_host.mx_priority
+
+
 def looks_up_in_mysql(lab_host: LabHost, userdb: str) -> bool:
     """MX hosts whose domains and users are `mysql:` tables on the userdb host: every MX that delivers, with --userdb mysql."""
     return userdb == "mysql" and lab_host.role == "mx"
@@ -256,7 +269,7 @@ def runs_systemd(lab_host: LabHost, init: Init) -> bool:
 
 
 def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS, topology: str = "shared",
-            userdb: str = DEFAULT_USERDB) -> str | None:
+            userdb: str = DEFAULT_USERDB, priorities: str = "distinct") -> str | None:
     """Why the lab will not run this combination (one line naming the option to change), or None.
 
     Further domains get one backup MX each and boot init scripts: mx3 and the systemd profile are about
@@ -275,11 +288,14 @@ def refusal(backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAI
     if userdb == "mysql" and (topology != "shared" or domains > DEFAULT_DOMAINS):
         return ("--userdb mysql is seed 003's Scénario 2, two MXs delivering into one store with their users in one "
                 "database: it runs with --topology shared --domains 1 only")
+    if priorities == "equal" and (topology != "shared" or domains > DEFAULT_DOMAINS):
+        return ("--mx-priorities equal publishes mx1 and mx2 both at MX 10, sharing the mail they both deliver: "
+                "it runs with --topology shared --domains 1 only")
     return None
 
 
 def describe(topology: str, backups: int, init: str = DEFAULT_INIT, domains: int = DEFAULT_DOMAINS,
-             userdb: str = DEFAULT_USERDB) -> str:
+             userdb: str = DEFAULT_USERDB, priorities: str = "distinct") -> str:
     """How messages name a lab configuration: 'shared topology, 1 backup MX' (', systemd' in that profile,
     ', users in mysql' with the shared database, ', 4 mail domains' with more than one)."""
     text = f"{topology} topology, {backups} backup MX{'s' if backups > 1 else ''}"
@@ -287,4 +303,6 @@ def describe(topology: str, backups: int, init: str = DEFAULT_INIT, domains: int
         text += f", {init}"
     if userdb != DEFAULT_USERDB:
         text += f", users in {userdb}"
+    if priorities != DEFAULT_PRIORITIES:
+        text += f", {priorities} MX priorities"
     return text if domains == DEFAULT_DOMAINS else f"{text}, {domains} mail domains"
