@@ -58,6 +58,7 @@ def copies_per_probe(record: Record) -> dict[str, int]:
     return dict(totals)
 
 
+INJECTED_SUFFIX = ": in place"  # the nemesis's wait event once a fault's harm is done ("stop: in place")
 IN_FLIGHT_MARGIN = 1.0  # seconds before the injection a session may have begun and still be cut by it
 
 
@@ -74,7 +75,7 @@ def in_flight_at_fault(record: Record) -> set[str]:
         return set()
     faulted, start = {e.host for e in injected}, injected[0].time
     done = [e.time for e in record.of_kind(Kind.WAIT) if e.host in faulted and e.time >= start
-            and str(e.data.get("what", "")).endswith("stopping")]
+            and str(e.data.get("what", "")).endswith(INJECTED_SUFFIX)]
     end = max(done) if done else start + IN_FLIGHT_MARGIN
     touched = [*record.of_kind(Kind.PROBE_ACCEPTED),
                *(e for e in record.of_kind(Kind.PROBE_REJECTED) if e.data.get("outcome") == "unreachable")]

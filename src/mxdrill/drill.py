@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,14 +21,15 @@ import pytest
 from mxdrill import dnscheck, pending, smtp
 from mxdrill.checker import first_ten
 from mxdrill.faults import Faults, Nemesis, vip
-from mxdrill.faults.modes import MTA_STAYS_UP, TEMPFAILS, FaultTargets
+from mxdrill.faults.modes import EVERY_MX_QUEUES, MTA_STAYS_UP, TEMPFAILS, FaultTargets
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind, Record
-from mxdrill.inventory import Inventory
+from mxdrill.inventory import Host, Inventory
 from mxdrill.load import SEQUENCE_BASE, LoadSettings, LoadStream
 from mxdrill.locks import LocalLock, check_host_lock, release_host_lock, take_host_lock
-from mxdrill.mailhost import MailHost
+from mxdrill.mailhost import MailHost, stores_of
 from mxdrill.mta import QueuedMessage, trails_by_message_id
+from mxdrill.mta.postfix import tables_of
 from mxdrill.remote import Remote, RemoteError
 from mxdrill.scenario import Scenario
 from mxdrill.sender import SenderPath
@@ -54,6 +56,17 @@ def sender_targets(inventory: Inventory) -> list[smtp.MxTarget]:
             host = by_address.get(address)
             targets.append(smtp.MxTarget(record.preference, record.exchange, address, host.name if host else "?"))
     return targets
+
+
+DATABASE_TABLES = frozenset({"mysql", "pgsql", "proxy", "ldap", "sqlite"})  # Postfix tables a user database answers
+
+
+def queuers_of(scenario: Scenario) -> list[Host]:
+    """The MXs that take the outage's probes and must hold them: the backup, or under `mailstore` the
+    primary and the backup (the primary's MTA still runs: both queue for the store)."""
+    if scenario.fault in EVERY_MX_QUEUES:
+        return [scenario.primary, scenario.backup]
+    return [scenario.backup]
 
 
 def fault_targets(scenario: Scenario, inventory: Inventory, hosts: dict[str, MailHost],
@@ -202,7 +215,8 @@ class Drill:
         two drills on one primary would judge each other's fault.
         """
         # only heals owed on this drill's MXs: a fleet's other domains may be mid-drill on other workers
-        owed = [h for h in pending.owed_by_others(self.nemesis.state_path, self.run_id) if h.host in self.hosts]
+        owed = [h for h in pending.owed_by_others(self.nemesis.state_path, self.run_id)
+                if h.host in self.hosts or h.host in self.support]
         assert not owed, (
             "an earlier run still owes heals (" + ", ".join(f"{h.fault} on {h.host}, run {h.run or '?'}" for h in owed)
             + f"): run `mxdrill restore --hosts {self.inventory.path}` first")
@@ -240,7 +254,7 @@ class Drill:
             self.cursors[name] = host.log.cursor()
             self.run_cursors.setdefault(name, self.cursors[name])
             self.record.append(Kind.HOST_FACTS, host=name, mta=host.mta.version(), log=host.log.describe())
-        self.backup_role = self.backup.mta.delivery_role(self.inventory.domain)
+        self.backup_role = self.backup.mta.delivery_role(self.inventory.domain, self.inventory.mailstore_marks)
 
     def resolve_targets(self) -> list[smtp.MxTarget]:
         self.targets = sender_targets(self.inventory)
@@ -258,9 +272,7 @@ class Drill:
     @property
     def peers(self) -> list[str]:
         """The MXs at the scenario's primary's own priority, the primary first: while all are up, any may take a probe."""
-        priority = self.scenario.primary.mx_priority
-        return [self.scenario.primary.name, *(mx.name for mx in self.inventory.mxs
-                                              if mx.mx_priority == priority and mx.name != self.scenario.primary.name)]
+        return [mx.name for mx in self.inventory.peers_of(self.scenario.primary)]
 
     @property
     def tempfails(self) -> bool:
@@ -271,19 +283,22 @@ class Drill:
         """Send this phase's probes that no MX took once more, as a sender's MTA retries a 4xx (same tokens)."""
         taken = {e.probe for e in self.record.of_kind(Kind.PROBE_ACCEPTED)}
         again = [self._probes[token] for token in self.sent(phase) if token not in taken and token in self._probes]
+        return self._deliver_all([(probe, self.deliver, self.targets) for probe in again])
 
+    def _deliver_all(self, probes: list[tuple[smtp.Probe, Deliver, list[smtp.MxTarget]]]) -> list[smtp.Delivery]:
+        """Deliver every probe concurrently, each along its path to its targets; record every outcome."""
         async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(self.deliver(p, self.targets) for p in again))
+            return await asyncio.gather(*(deliver(p, targets) for p, deliver, targets in probes))
 
-        deliveries = asyncio.run(send_all()) if again else []
+        deliveries = asyncio.run(send_all()) if probes else []
         for delivery in deliveries:
             self._record(delivery)
         return deliveries
 
     def vias_for(self, phase: str) -> tuple[str, ...]:
-        """The paths of this phase's probes: under `vip` the outage's go to the VIP itself, and under
-        `mailstore` to each MX in turn, which only the harness can address (a sending MTA follows the MX
-        records, which still name a running primary)."""
+        """The paths of this phase's probes: under a fault that leaves the MTAs running (`vip`, `mailstore`,
+        `userdb`) the outage's go by the harness only, which can address the VIP or one MX alone and retry a
+        4xx at once (a sending MTA follows the MX records, and retries after minutes)."""
         if phase == "outage" and self.scenario.fault in MTA_STAYS_UP:
             return ("harness",)
         return self.vias
@@ -292,16 +307,14 @@ class Drill:
     def queuers(self) -> list[MailHost]:
         """The MXs that take the outage's probes and must queue them: the backup, or, with the mail store
         down (`mailstore`), every MX of the pair — the primary still runs, and both must hold the mail."""
-        if self.scenario.fault == "mailstore":
-            return [self.primary, self.backup]
-        return [self.backup]
+        return [self.hosts[host.name] for host in queuers_of(self.scenario)]
 
     def target_groups(self, phase: str) -> list[list[smtp.MxTarget]]:
         """Where each share of this phase's probes goes: the MXs as a sender finds them, the VIP under
         `vip`, or under `mailstore` one share to each MX of the pair alone, so that each shows it queues."""
         if phase != "outage":
             return [self.targets]
-        if self.scenario.fault == "mailstore":
+        if self.scenario.fault in EVERY_MX_QUEUES:
             return [[t for t in self.targets if t.host == mx.name] for mx in self.queuers]
         return [self.outage_targets()]
 
@@ -318,14 +331,7 @@ class Drill:
                     self._probes[probe.token] = probe
                     self.record.append(Kind.PROBE_SENT, probe=probe.token, message_id=probe.message_id, phase=phase, via=via)
                     probes.append((probe, self.path(via), targets))
-
-        async def send_all() -> list[smtp.Delivery]:
-            return await asyncio.gather(*(deliver(p, targets) for p, deliver, targets in probes))
-
-        deliveries = asyncio.run(send_all())
-        for delivery in deliveries:
-            self._record(delivery)
-        return deliveries
+        return self._deliver_all(probes)
 
     # --- the load stream ------------------------------------------------------------------------
 
@@ -390,7 +396,7 @@ class Drill:
         takes no mail (not under `vip`: the primary's MTA still runs), or its store is gone (`storage`),
         or the mail store it forwards to is (`mailstore`)."""
         relaying = self.backup_role == "relays" and self.scenario.fault not in MTA_STAYS_UP
-        return relaying or self.scenario.fault in ("storage", "mailstore")
+        return relaying or self.scenario.fault == "storage" or self.scenario.fault in EVERY_MX_QUEUES
 
     def fault_refusal(self) -> str | None:
         """Why this scenario's fault cannot be done on these hosts (the step is skipped, saying so), or None."""
@@ -401,6 +407,9 @@ class Drill:
         if fault == "mailstore" and self.backup_role != "forwards":
             return (f"{backup} does not forward {self.inventory.domain} to a mail store (declare the store in "
                     f"mxdrill_mailstore, and its transport_maps entry on the MXs)")
+        if fault == "userdb" and not self.asks_a_database():
+            return (f"no MX of {self.inventory.domain} looks its domains or users up in a database table (mysql:, "
+                    f"pgsql:, proxy: in virtual_mailbox_domains/maps): stopping {self.scenario.down[0].name} would prove nothing")
         if fault == "vip":
             if self.inventory.vip is None:
                 return f"{self.inventory.domain} declares no mxdrill_vip (the keepalived address)"
@@ -409,6 +418,11 @@ class Drill:
                 return (f"the VIP {self.inventory.vip} is held by {', '.join(held) or 'no MX'}, not by the primary "
                         f"{self.scenario.primary.name} alone: heal keepalived first")
         return None
+
+    def asks_a_database(self) -> bool:
+        """Whether the primary's domain or mailbox lookups go to a database (the `userdb` fault's premise)."""
+        values = self.primary.mta.config("virtual_mailbox_domains", "virtual_mailbox_maps")
+        return any(table.split(":", 1)[0] in DATABASE_TABLES for value in values.values() for table in tables_of(value))
 
     def inject_fault(self) -> None:
         """Take down every host of the scenario; the nemesis registers each heal before any harm."""
@@ -420,7 +434,7 @@ class Drill:
 
     def vip_holders(self) -> list[str]:
         assert self.inventory.vip is not None
-        return vip.holders([h.remote for h in self.hosts.values()], self.inventory.vip)
+        return vip.holders([self.hosts[mx.name].remote for mx in self.inventory.mxs], self.inventory.vip)
 
     def await_vip_holder(self, expected: str, what: str) -> float:
         """Until `expected`, and it alone, holds the VIP (split brain is a failure); its seconds are recorded."""
@@ -539,33 +553,34 @@ class Drill:
         return evidence
 
     def await_tempfail_evidence(self, deadline: float) -> list[str]:
-        """Until each MX's log shows a 4xx refusal (`NOQUEUE: reject: RCPT ... 4xx`) for every outage probe
-        (each was offered to every MX), or the deadline; what is still missing, per MX. The lines are recorded."""
-        wanted = len(self.sent("outage"))
+        """Until each MX that refused outage probes 4xx shows as many refusals in its log (`NOQUEUE: reject: RCPT
+        ... 4xx`), or the deadline; what is still missing, per MX. The lines are recorded. (A lower bound: a load
+        stream's refusals are in the same log.)"""
+        outage = set(self.sent("outage"))
+        refused = Counter(e.host for e in self.record.of_kind(Kind.PROBE_REJECTED)
+                          if e.probe in outage and e.host in self.hosts and 400 <= (e.data.get("code") or 0) < 500)
         seen: dict[str, list[str]] = {}
 
         def complete() -> bool:
-            for mx in (self.primary, self.backup):
-                seen[mx.name] = [line for line in mx.log.lines_since(self.cursors[mx.name]) if TEMPFAIL_LINE.search(line)]
-            return all(len(lines) >= wanted for lines in seen.values())
+            for name in refused:
+                mx = self.hosts[name]
+                seen[name] = [line for line in mx.log.lines_since(self.cursors[name]) if TEMPFAIL_LINE.search(line)]
+            return all(len(seen[name]) >= count for name, count in refused.items())
 
         _, waited = poll_until(complete, deadline, "each MX's log to show its 4xx refusals", 0.1)
         self.record.append(Kind.WAIT, what="tempfail evidence", seconds=waited)
         for name, lines in seen.items():
             for line in lines:
                 self.record.append(Kind.EVIDENCE, host=name, line=line)
-        return [f"{name}: its log shows {len(lines)} 4xx refusals at RCPT, not one for each of the {wanted} outage probes"
-                for name, lines in seen.items() if len(lines) < wanted]
+        return [f"{name}: its log shows {len(seen.get(name, []))} 4xx refusals at RCPT, not the {count} it gave the outage probes"
+                for name, count in refused.items() if len(seen.get(name, [])) < count]
 
     # --- mailboxes ------------------------------------------------------------------------------
 
     @property
     def stores(self) -> list[MailboxStore]:
         """Each distinct mailbox store once: every MX's Maildir, or the one mail store every MX relays to."""
-        found: dict[int, MailboxStore] = {}
-        for host in self.hosts.values():
-            found.setdefault(id(host.store), host.store)
-        return list(found.values())
+        return list(stores_of(self.hosts).values())
 
     def scans(self, fresh: bool = False) -> list[MailboxScan]:
         """One command per store host, all at once (each over its own SSH session): every copy of every

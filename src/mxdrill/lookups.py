@@ -18,7 +18,6 @@ from mxdrill.finding import Finding, problem
 from mxdrill.remote import Remote
 
 CHECK = "user-lookups"
-MAP = re.compile(r"^[a-z0-9_]+:\S+$")
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,6 @@ class Lookup:
     map: str
     value: str
     error: str = ""
-
-
-def maps_of(setting: str) -> list[str]:
-    """The `type:name` tables of a Postfix list setting (`a.example, mysql:/etc/x.cf`); plain names are left out."""
-    return [item for item in re.split(r"[\s,]+", setting.strip()) if MAP.match(item)]
 
 
 def lookup_command(key: str, table: str) -> str:

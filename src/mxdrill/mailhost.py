@@ -62,6 +62,15 @@ def mail_hosts(inventory: Inventory, sessions: Sessions, detect: bool = True) ->
     return found
 
 
+def stores_of(hosts: dict[str, MailHost]) -> dict[str, MailboxStore]:
+    """Each distinct mailbox store once, by the host it is read on: every MX's Maildir, or the one mail store
+    every MX relays to (it is every MX's `store`)."""
+    found: dict[str, MailboxStore] = {}
+    for host in hosts.values():
+        found.setdefault(host.store.host, host.store)
+    return found
+
+
 def support_hosts(inventory: Inventory, sessions: Sessions) -> dict[str, Remote]:
     """The hosts a fault may take down that carry no mail themselves (the user database), by name."""
     return {host.name: sessions[host] for host in (inventory.userdb,) if host is not None}

@@ -2,8 +2,9 @@
 
 Each MTA that takes a message prepends one `Received:` header, so read bottom-up the headers are
 the hops in order: the sender's MTA, the MX that took it, the mail store's Postfix, its LMTP
-delivery. The drill uses them to say, from the mailbox itself, which MX took each probe and that it
-was relayed to the store: the log says the same from the other end.
+delivery. The Dovecot store records them with each copy it finds (`route` in the history's
+`probe.found`), so the mailbox itself says which MX took each probe and that it was relayed to the
+store; the MXs' logs say the same from the other end.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Hop:
 
     @property
     def encrypted(self) -> bool:
-        """ESMTPS / ESMTPSA (RFC 3848): the hop ran over TLS."""
-        return "S" in self.with_protocol.upper().removeprefix("ESMTP")
+        """ESMTPS / ESMTPSA / LMTPS (RFC 3848): the hop ran over TLS."""
+        return self.with_protocol.upper() in ("ESMTPS", "ESMTPSA", "LMTPS", "LMTPSA")
 
 
 def split_headers(text: str) -> list[str]:

@@ -39,8 +39,9 @@ def advice(detail: str, mx: str, store: str) -> str:
     return f"make {store} accept the domain's mail from {mx} (its log says why it does not)"
 
 
-def relay_finding(mx: MailHost, recipient: str, store: str, deadline: float = 20.0) -> Finding:
-    """One verification probe through `mx` toward the store, judged by the status Postfix logs for it."""
+def relay_finding(mx: MailHost, recipient: str, store: str, deadline: float = 20.0, address: str = "") -> Finding:
+    """One verification probe through `mx` toward the store (named `store`, at `address`), judged by the status
+    Postfix logs for it: deliverable, and to the store, not to some other next hop."""
     cursor = mx.log.cursor()
     mx.remote.check(f"sendmail -bv -f '' {shlex.quote(recipient)}")
     end = time.monotonic() + deadline
@@ -52,8 +53,12 @@ def relay_finding(mx: MailHost, recipient: str, store: str, deadline: float = 20
     if found is None:
         return problem(CHECK, mx.name, f"Postfix on {mx.name} logged no result for `sendmail -bv {recipient}` within "
                        f"{deadline:g}s", f"look at {mx.name}'s mail log; is its queue manager running?")
+    relay = found.relay or ""
+    if found.status == "deliverable" and (store in relay or (address and address in relay)):
+        return Finding(CHECK, mx.name, True, f"{mx.name} hands {recipient} to {relay} ({found.detail})")
     if found.status == "deliverable":
-        return Finding(CHECK, mx.name, True, f"{mx.name} hands {recipient} to {found.relay} ({found.detail})")
+        return problem(CHECK, mx.name, f"{mx.name} hands {recipient} to {relay}, not to the mail store {store}",
+                       f"point {mx.name}'s transport_maps entry for the domain at {store}")
     if found.status == "deferred" and found.queue_id:
         mx.remote.run(f"postsuper -d {shlex.quote(found.queue_id)}")  # the verification probe, and nothing else
     return problem(CHECK, mx.name, f"{mx.name} cannot hand mail for {recipient} to the mail store {store}: "

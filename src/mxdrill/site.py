@@ -18,7 +18,7 @@ import testinfra.host
 from mxdrill import smtp
 from mxdrill.drill import deliver_as_harness, sender_targets
 from mxdrill.inventory import Inventory
-from mxdrill.mailhost import MailHost
+from mxdrill.mailhost import MailHost, stores_of
 from mxdrill.mta import LogEvent, MessageTrail, trails_by_message_id
 from mxdrill.remote import Sessions
 from mxdrill.waiting import poll_until
@@ -73,10 +73,11 @@ class Mailboxes:
     hosts: dict[str, MailHost]
 
     def find(self, message_id: str, recipient: str | None = None) -> dict[str, list[str]]:
-        """MX -> paths of the mails with this Message-Id in `recipient`'s mailbox (default: the first
-        recipient of the inventory). On a shared store every delivering MX sees the same files."""
+        """Store host -> paths of the mails with this Message-Id in `recipient`'s mailbox (default: the first
+        recipient of the inventory): each MX's Maildir (on a shared store every delivering MX sees the same
+        files), or once the mail store every MX relays to."""
         to = recipient or self.inventory.recipients[0]
-        found = {name: host.store.find(message_id, to) for name, host in self.hosts.items()}
+        found = {name: store.find(message_id, to) for name, store in stores_of(self.hosts).items()}
         return {name: paths for name, paths in found.items() if paths}
 
 
@@ -126,4 +127,4 @@ class ProbeSender:
         recipients = sorted({p.recipient for p in self.sent})
         if not recipients:
             return 0
-        return sum(host.store.remove(self.run_id, recipients) for host in self.mailboxes.hosts.values())
+        return sum(store.remove(self.run_id, recipients) for store in stores_of(self.mailboxes.hosts).values())

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from mxdrill import checker, dnscheck
-from mxdrill.drill import Drill, fault_targets, first_ten
+from mxdrill.drill import Drill, fault_targets, first_ten, queuers_of
 from mxdrill.faults import DeadManArmed, Faults, shown
+from mxdrill.faults.modes import EVERY_MX_QUEUES, TEMPFAILS
 from mxdrill.faults.modes import build as build_fault
 from mxdrill.history import Kind
 from mxdrill.inventory import Inventory
@@ -176,8 +177,11 @@ def delivered_once(drill: Drill, report: Report) -> None:
 
 
 def one_final_delivery(drill: Drill, report: Report) -> None:
-    """Seed 003 step 8: the MXs' logs (only lines since the drill began) prove where each probe ended."""
-    wrong = {token: len(lines) for token, lines in drill.final_deliveries().items() if len(lines) != 1}
+    """Seed 003 step 8: the MXs' logs (only lines since the drill began) prove where each probe ended; a probe
+    the fault caught in flight may end twice (SMTP's at-least-once, named by the delivered-once check)."""
+    caught = checker.in_flight_at_fault(drill.record)
+    wrong = {token: len(lines) for token, lines in drill.final_deliveries().items()
+             if len(lines) != 1 and not (len(lines) == 2 and token in caught)}
     assert not wrong, (f"{len(wrong)} probes without exactly one final delivery in the logs (token: count): "
                        + first_ten([f"{token}: {count}" for token, count in sorted(wrong.items())]))
 
@@ -188,7 +192,9 @@ def plan_preflight(c: PlanContext) -> str:
     primary, backup, inv = c.scenario.primary, c.scenario.backup, c.inventory
     return (f"preflight: MX, PTR and SPF of {inv.domain} at {inv.nameserver or 'the system resolver'}; "
             f"banner, EHLO and STARTTLS at every address of {primary.name} and {backup.name}; RCPT {inv.recipients[0]}, "
-            f"a foreign and an unknown recipient at {backup.name}; `postconf -h` on both and mount of {backup.mailbox_base}")
+            f"a foreign and an unknown recipient at {backup.name}; `postconf -h` on both; "
+            + (f"`sendmail -bv {inv.recipients[0]}` on each toward the mail store {inv.mailstore.name}" if inv.mailstore
+               else f"mount of {backup.mailbox_base}; `postmap -q` of the domain and {inv.recipients[0]} on both"))
 
 
 def planned_fault(c: PlanContext) -> Faults:
@@ -206,15 +212,28 @@ def plan_fault(c: PlanContext) -> str:
 def plan_heal(c: PlanContext) -> str:
     fault = planned_fault(c)
     heals = "; ".join(f"`{shown(part.heal_command())}` on {part.host}" for part in reversed(fault.parts))
-    flushed = [c.scenario.primary.name, c.scenario.backup.name] if c.scenario.fault == "mailstore" else [c.scenario.backup.name]
-    return (f"heal on {', '.join(h.name for h in c.scenario.down)}: {heals}; cancel the dead-man's switch; "
+    flushed = [h.name for h in queuers_of(c.scenario)]
+    retry = "; offer the probes refused 4xx again every second until an MX takes them" if c.scenario.fault in TEMPFAILS else ""
+    return (f"heal on {', '.join(h.name for h in c.scenario.down)}: {heals}; cancel the dead-man's switch{retry}; "
             f"on {' and '.join(flushed)}: `postqueue -f`; wait ≤ {c.inventory.drain_deadline:g}s for the drain")
+
+
+def plan_outage(c: PlanContext) -> str:
+    """What the outage's probes must show under this fault."""
+    backup = c.scenario.backup.name
+    if c.scenario.fault in TEMPFAILS:
+        return f"{c.probes} probes during the outage (expected: every MX answers 4xx, none takes them); read each MX's mail log"
+    takers = " and ".join(h.name for h in queuers_of(c.scenario))
+    each = " (to each alone)" if c.scenario.fault in EVERY_MX_QUEUES else ""
+    return f"{c.probes} probes during the outage{each} (expected: {takers} takes them); read {takers}'s mail log and `postqueue -j`"
 
 
 def plan_delivered_once(c: PlanContext) -> str:
     keep = "keep the probes" if c.inventory.keep_probes else "then delete the probes"
-    return (f"one mailbox scan per MX under {c.scenario.primary.mailbox_base}: each probe exactly once, "
-            f"and one final delivery of each in the MXs' logs; {keep}")
+    store = c.inventory.mailstore
+    scan = (f"one `doveadm fetch -A` on the mail store {store.name}, every folder" if store is not None
+            else f"one mailbox scan per MX under {c.scenario.primary.mailbox_base}")
+    return f"{scan}: each probe exactly once, and one final delivery of each in the logs; {keep}"
 
 
 # --- THE table -------------------------------------------------------------------------------------
@@ -229,9 +248,7 @@ STEPS: list[Step] = [
     Step("stopped", "test_stop_primary", "fault the primary",
          ("preflight", "before"), True, inject_fault, plan_fault, healed_by="drained"),
     Step("outage", "test_backup_accepts_probes_during_outage", "the backup accepts probes during the outage",
-         ("stopped",), True, backup_accepts,
-         lambda c: (f"{c.probes} probes during the outage (expected: {c.scenario.backup.name} takes them); "
-                    f"read {c.scenario.backup.name}'s mail log and `postqueue -j`")),
+         ("stopped",), True, backup_accepts, plan_outage),
     Step("queued", "test_backup_queue_and_log_show_each_probe", "the backup's queue and log show each probe",
          ("outage",), True, backup_shows_probes, None),
     Step("drained", "test_restart_primary_and_drain", "heal the primary and drain the backup",

@@ -22,6 +22,7 @@ from mxdrill.greeting import Greeting, greet
 from mxdrill.history import History, Kind
 from mxdrill.inventory import Host, Inventory
 from mxdrill.mailhost import MailHost
+from mxdrill.mta.postfix import tables_of
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Survey:
     def role(self, mx: Host) -> str:
         """delivers / relays / ... (the MTA's own maps say so)."""
         if mx.name not in self._roles:
-            self._roles[mx.name] = self.hosts[mx.name].mta.delivery_role(self.inventory.domain)
+            self._roles[mx.name] = self.hosts[mx.name].mta.delivery_role(self.inventory.domain, self.inventory.mailstore_marks)
         return self._roles[mx.name]
 
 
@@ -109,7 +110,9 @@ class Check:
 # --- the checks -------------------------------------------------------------------------------------
 
 def _backups(survey: Survey, mxs: list[Host]) -> list[Host]:
-    return [h for h in mxs if h.name != survey.inventory.primary.name]
+    """The MXs in play but the first, which is the one a drill takes down (the domain's primary, or with
+    equal MX priorities the peer under test: `mx2->mx1` checks mx1 as the backup)."""
+    return mxs[1:]
 
 
 def _delivering(survey: Survey, mxs: list[Host]) -> list[Host]:
@@ -135,8 +138,10 @@ def tls(survey: Survey, mxs: list[Host]) -> list[Finding]:
 
 
 def size(survey: Survey, mxs: list[Host]) -> list[Finding]:
-    primary = survey.inventory.primary
-    theirs = survey.greeting(primary) if primary in mxs else None
+    if not mxs:
+        return []
+    primary = mxs[0]
+    theirs = survey.greeting(primary)
     return [f for mx in mxs for f in smtprules.size_limit(mx.name, survey.greeting(mx), primary.name, theirs)]
 
 
@@ -164,8 +169,8 @@ def parity(survey: Survey, mxs: list[Host]) -> list[Finding]:
         return []
     values = {h.name: survey.hosts[h.name].mta.config(*preflight.PARITY) for h in mxs}
     if survey.history is not None:  # the report's parity table: every value on every MX
-        survey.history.append(Kind.CONFIG, scenario=survey.scenario, values=values, primary=survey.inventory.primary.name)
-    return preflight.parity(values, survey.inventory.primary.name)
+        survey.history.append(Kind.CONFIG, scenario=survey.scenario, values=values, primary=mxs[0].name)
+    return preflight.parity(values, mxs[0].name)
 
 
 def storage_mounted(survey: Survey, mxs: list[Host]) -> list[Finding]:
@@ -194,7 +199,7 @@ def relay_to_mailstore(survey: Survey, mxs: list[Host]) -> list[Finding]:
         return []
     recipient = survey.inventory.recipients[0]
     forwarding = [h for h in mxs if survey.role(h) == "forwards"]
-    return [relaycheck.relay_finding(survey.hosts[h.name], recipient, store.name) for h in forwarding]
+    return [relaycheck.relay_finding(survey.hosts[h.name], recipient, store.name, address=store.address) for h in forwarding]
 
 
 def user_lookups(survey: Survey, mxs: list[Host]) -> list[Finding]:
@@ -203,12 +208,12 @@ def user_lookups(survey: Survey, mxs: list[Host]) -> list[Finding]:
     for mx in _delivering(survey, mxs):
         host = survey.hosts[mx.name]
         settings = host.mta.config("virtual_mailbox_domains", "virtual_mailbox_maps")
-        domain_lookups = lookups.ask(host.remote, domain, lookups.maps_of(settings.get("virtual_mailbox_domains", "")))
-        mailbox_lookups = lookups.ask(host.remote, recipient, lookups.maps_of(settings.get("virtual_mailbox_maps", "")))
+        domain_lookups = lookups.ask(host.remote, domain, tables_of(settings.get("virtual_mailbox_domains", "")))
+        mailbox_lookups = lookups.ask(host.remote, recipient, tables_of(settings.get("virtual_mailbox_maps", "")))
         found.append(lookups.judge(mx.name, domain, recipient, settings.get("virtual_mailbox_domains", ""),
                                    domain_lookups, mailbox_lookups))
         answers[mx.name] = lookups.answer(mailbox_lookups)
-    return [*found, *lookups.parity(answers, recipient, survey.inventory.primary.name)]
+    return [*found, *lookups.parity(answers, recipient, mxs[0].name)] if mxs else found
 
 
 ONLY_RELAYS = "fewer than two MXs deliver into mailboxes here (the backup relays): nothing to share"

@@ -74,8 +74,8 @@ def test_status_shows_how_each_host_booted_and_what_systemd_says(init: str, lab:
     state, services = manager.status(topo.DEFAULT_PREFIX)
     assert state is not None and state.init == "systemd"
     booted = {s.host: s.detail for s in services if s.service == "host"}
-    assert booted == {"dns": "init scripts (tini)", "storage": "init scripts (tini)",
-                      "mx1": "systemd", "mx2": "systemd", "sender": "systemd"}
+    assert booted == {"dns": "init scripts (tini)", "storage": "init scripts (tini)", "mailstore": "init scripts (tini)",
+                      "userdb": "init scripts (tini)", "mx1": "systemd", "mx2": "systemd", "sender": "systemd"}
     assert {(s.host, s.up, s.detail) for s in services if s.service == "systemd"} == {
         (name, True, "running") for name in SYSTEMD_HOSTS}
     shown = subprocess.run([sys.executable, "-m", "mxdrill.cli", "lab", "status"], cwd=REPO, capture_output=True,

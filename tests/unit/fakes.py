@@ -103,7 +103,7 @@ class FakeMta:
     def config(self, *names: str) -> dict[str, str]:
         return {}
 
-    def delivery_role(self, domain: str) -> DeliveryRole:
+    def delivery_role(self, domain: str, mailstore: tuple[str, str] | None = None) -> DeliveryRole:
         return self.role
 
     def mailbox_paths(self, recipients: list[str]) -> list[str]:

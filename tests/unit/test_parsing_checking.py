@@ -210,7 +210,7 @@ def test_a_second_copy_of_a_probe_the_stop_caught_in_flight_is_named_but_is_no_f
         record.append(Kind.PROBE_SENT, probe=token, message_id=f"{token}@x", phase="load")
     record.append(Kind.PROBE_ACCEPTED, probe="p1", host="mx1", role="primary")  # 9.6: 0.4 s before the stop
     record.append(Kind.FAULT_INJECTED, host="mx1")
-    record.append(Kind.WAIT, host="mx1", what="stop: MTA stopping", seconds=1.2)
+    record.append(Kind.WAIT, host="mx1", what="stop: in place", seconds=1.2)
     record.append(Kind.PROBE_ACCEPTED, probe="p2", host="mx2", role="backup")
     record.append(Kind.FAULT_HEALED, host="mx1")
     for token, count in (("p1", 2), ("p2", 1)):
@@ -229,7 +229,7 @@ def test_a_probe_whose_session_the_kill_cut_before_its_250_arrives_twice_and_is_
     record.append(Kind.PROBE_REJECTED, probe="p1", host="mx1", role="primary", code=None,
                   message="SMTPServerDisconnected: Unexpected EOF received", outcome="unreachable")
     record.append(Kind.PROBE_ACCEPTED, probe="p1", host="mx2", role="backup")
-    record.append(Kind.WAIT, host="mx1", what="kill: MTA stopping", seconds=0.18)
+    record.append(Kind.WAIT, host="mx1", what="kill: in place", seconds=0.18)
     record.append(Kind.FAULT_HEALED, host="mx1")
     record.append(Kind.PROBE_FOUND, probe="p1", host="mx1", location=SHARED, count=2)
     verdict = checker.check_delivered_once(record)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from mxdrill import lookups
 from mxdrill.faults import userdb
+from mxdrill.mta.postfix import tables_of
 
 DOMAINS = "mysql:/etc/postfix/mysql-virtual-mailbox-domains.cf"
 MAILBOXES = "mysql:/etc/postfix/mysql-virtual-mailbox-maps.cf"
 
 
 def test_only_tables_of_a_list_setting_are_asked() -> None:
-    assert lookups.maps_of(f"example.test, {DOMAINS} texthash:/etc/postfix/more") == [DOMAINS, "texthash:/etc/postfix/more"]
-    assert lookups.maps_of("example.test") == []
+    assert tables_of(f"example.test, {DOMAINS} texthash:/etc/postfix/more") == [DOMAINS, "texthash:/etc/postfix/more"]
+    assert tables_of("example.test") == []
     assert lookups.lookup_command("probe@example.test", MAILBOXES) == f"postmap -q probe@example.test {MAILBOXES}"
 
 
@@ -49,6 +50,6 @@ def test_an_mx_that_puts_the_user_elsewhere_than_the_primary_is_an_error() -> No
 
 def test_the_userdb_heal_starts_the_database_only_if_it_does_not_answer_and_waits_for_it() -> None:
     heal = userdb.start_command()
-    assert heal.startswith("{ mariadb-admin ping")
+    assert heal.startswith("( { mariadb-admin ping") and heal.endswith(" )"), "a subshell: its exit ends one attempt"
     assert "service mariadb start" in heal and "systemctl start mariadb" in heal and "exit 1" in heal
     assert "stop mariadb" in userdb.UserDbDown.describe(userdb.UserDbDown(remote=None))  # type: ignore[arg-type]

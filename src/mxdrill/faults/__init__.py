@@ -20,6 +20,7 @@ from typing import Protocol
 from mxdrill import pending
 from mxdrill.faults import deadman
 from mxdrill.faults.deadman import shown
+from mxdrill.checker import INJECTED_SUFFIX
 from mxdrill.history import Kind, Record
 from mxdrill.remote import RemoteError
 from mxdrill.waiting import WaitTimeout
@@ -84,7 +85,7 @@ class Nemesis:
             self.record.append(Kind.FAULT_INJECTED, host=fault.host, fault=fault.name, plan=fault.describe())
             started = time.monotonic()
             fault.inject()
-            self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}: in place", seconds=time.monotonic() - started)
+            self.record.append(Kind.WAIT, host=fault.host, what=f"{fault.name}{INJECTED_SUFFIX}", seconds=time.monotonic() - started)
 
     def _register(self, fault: HostFault) -> None:
         self.pending.append(fault)

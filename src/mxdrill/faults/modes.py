@@ -75,7 +75,9 @@ MODES: dict[str, Mode] = {
 }
 DEFAULT_MODES = ("stop",)  # what a drill runs unless --faults / ini mxdrill_faults say otherwise
 MTA_STAYS_UP = frozenset({"vip", "mailstore", "userdb"})  # the primary's MTA still runs: no sender fails over
-FIRST_BACKUP_ONLY = frozenset({"vip", "mailstore", "userdb"})  # VRRP runs between the primary and its first backup
+# drilled once per domain, with its first backup: VRRP runs between the primary and it; one mail store, one database
+FIRST_BACKUP_ONLY = frozenset({"vip", "mailstore", "userdb"})
+EVERY_MX_QUEUES = frozenset({"mailstore"})  # the primary and the backup both take the outage's probes and queue them
 # fault modes whose target is not the primary but the host of another role (`Scenario.down` holds it)
 TAKES_DOWN: dict[str, str] = {"mailstore": "mailstore", "userdb": "userdb"}
 TEMPFAILS = frozenset({"userdb"})  # every MX answers the outage's probes 4xx: senders keep them, none is taken

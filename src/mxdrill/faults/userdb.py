@@ -26,9 +26,10 @@ def service_command(action: str) -> str:
 
 
 def start_command() -> str:
-    """Start the database unless it answers, and wait (≤ 30 s) until it does: also the dead-man's heal."""
-    return (f"{{ {ANSWERS}; }} || {{ {service_command('start')} >/dev/null 2>&1; "
-            f"for _ in $(seq 60); do {{ {ANSWERS}; }} && exit 0; sleep 0.5; done; exit 1; }}")
+    """Start the database unless it answers, and wait (≤ 30 s) until it does: also the dead-man's heal. A
+    subshell, so that its `exit` ends this attempt only, not the dead-man's loop of retries around it."""
+    return (f"( {{ {ANSWERS}; }} || {{ {service_command('start')} >/dev/null 2>&1; "
+            f"for _ in $(seq 60); do {{ {ANSWERS}; }} && exit 0; sleep 0.5; done; exit 1; }} )")
 
 
 @dataclass

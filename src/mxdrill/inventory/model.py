@@ -125,7 +125,11 @@ class Inventory(BaseModel):
     def peers(self) -> list[Host]:
         """The MXs at the primary's own priority, the primary first: senders share the mail between them
         (seed 003's round-robin); a single host when every backup has a greater priority."""
-        return [mx for mx in self.mxs if mx.mx_priority == self.primary.mx_priority]
+        return self.peers_of(self.primary)
+
+    def peers_of(self, mx: Host) -> list[Host]:
+        """`mx` and the other MXs at its own priority, `mx` first."""
+        return [mx, *(other for other in self.mxs if other.mx_priority == mx.mx_priority and other.name != mx.name)]
 
     @property
     def storage(self) -> Host | None:
@@ -136,6 +140,12 @@ class Inventory(BaseModel):
     def mailstore(self) -> Host | None:
         """The internal mail store the MXs relay the domain to (Postfix + Dovecot), when they deliver nowhere themselves."""
         return next(iter(self._with_role("mailstore")), None)
+
+    @property
+    def mailstore_marks(self) -> tuple[str, str] | None:
+        """The mail store's name and address: how an MX's transport_maps entry may name it."""
+        store = self.mailstore
+        return (store.name, store.address) if store is not None else None
 
     @property
     def userdb(self) -> Host | None:

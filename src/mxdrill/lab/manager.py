@@ -43,6 +43,9 @@ REQUIRED_PROGRAMS = {
     "unshare": "util-linux",
     "nsenter": "util-linux",
     "ip": "iproute2",
+    "dovecot": "dovecot-core",  # the mail store (it boots in every lab)
+    "sievec": "dovecot-sieve",
+    "mariadbd": "mariadb-server",  # the user database (it boots in every lab)
 }
 # What only the systemd profile needs besides: systemd itself, and sudo for the `drill` login user.
 SYSTEMD_PROGRAMS = {"/lib/systemd/systemd": "systemd", "sudo": "sudo", "systemd-run": "systemd"}

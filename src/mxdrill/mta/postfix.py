@@ -72,6 +72,14 @@ def parse_log_line(line: str) -> LogEvent | None:
     )
 
 
+TABLE = re.compile(r"^[a-z0-9_]+:\S+$")
+
+
+def tables_of(setting: str) -> list[str]:
+    """The `type:name` tables of a Postfix list setting (`a.example, mysql:/etc/x.cf`); plain names are left out."""
+    return [item for item in re.split(r"[\s,]+", setting.strip()) if TABLE.match(item)]
+
+
 def parse_postconf(text: str) -> dict[str, str]:
     """`postconf -n` / `postconf name ...`: `name = value` per line (value may be empty)."""
     settings = {}
@@ -213,25 +221,25 @@ class Postfix:
         """`postconf name ...`: the values in effect (defaults included)."""
         return parse_postconf(self.remote.check("postconf " + " ".join(shlex.quote(n) for n in names)))
 
-    def delivery_role(self, domain: str) -> DeliveryRole:
-        """'delivers' (into mailboxes here), 'relays' (queues for a lower MX), 'forwards' (to the next hop its
-        transport_maps name for the domain: a mail store) or 'refuses' the domain."""
+    def delivery_role(self, domain: str, mailstore: tuple[str, str] | None = None) -> DeliveryRole:
+        """'delivers' (into mailboxes here), 'relays' (queues for a lower MX), 'forwards' (to the declared mail
+        store, `mailstore` = (name, address), that its transport_maps name for the domain) or 'refuses' it.
+        A backup whose transport_maps pin the domain to its primary still only relays."""
         values = self.config("virtual_mailbox_domains", "mydestination", "relay_domains")
         listed = {name: self.lists(value, domain) for name, value in values.items()}
         if listed.get("virtual_mailbox_domains") or listed.get("mydestination"):
             return "delivers"
         if not listed.get("relay_domains"):
             return "refuses"
-        return "forwards" if self.transport_for(domain) else "relays"
+        nexthop = self.transport_for(domain) if mailstore is not None else ""
+        return "forwards" if mailstore is not None and any(mark in nexthop for mark in mailstore) else "relays"
 
     def lists(self, setting: str, domain: str) -> bool:
         """Whether a domain-list setting names `domain`: literally, or in one of its tables (`mysql:...`), asked
         with `postmap -q` as Postfix itself would look (seed 003 Scénario 2 keeps the domains in MySQL)."""
-        items = [item for item in setting.replace(",", " ").split() if item]
-        if domain in (item.lower() for item in items):
+        if domain in (item.lower() for item in re.split(r"[\s,]+", setting.strip())):
             return True
-        tables = [item for item in items if ":" in item and not item.startswith("/")]
-        return any(self._table_lists(table, domain) for table in tables)
+        return any(self._table_lists(table, domain) for table in tables_of(setting))
 
     def _table_lists(self, table: str, domain: str) -> bool:
         """The table answers for the domain, or cannot be asked (then it is taken as listing it: the MX is set
