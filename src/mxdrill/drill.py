@@ -193,10 +193,6 @@ class Drill:
         return {e.probe: e.data["message_id"] for e in self.record.of_kind(Kind.PROBE_SENT)
                 if e.probe and (phase is None or e.data.get("phase") == phase)}
 
-    def taken_by_backup(self, phase: str | None = None) -> dict[str, str]:
-        """Probe token → the queue id the backup gave it (in its 250 reply)."""
-        return self.taken_by(self.scenario.backup.name, phase)
-
     def taken_by(self, host: str, phase: str | None = None) -> dict[str, str]:
         """Probe token → the queue id MX `host` gave it (in its 250 reply)."""
         wanted = self.sent(phase)

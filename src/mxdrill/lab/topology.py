@@ -259,7 +259,8 @@ def published_priority(lab_host: LabHost, priorities: str = "distinct") -> int |
 
 
 def looks_up_in_mysql(lab_host: LabHost, userdb: str) -> bool:
-    """MX hosts whose domains and users are `mysql:` tables on the userdb host: every MX that delivers, with --userdb mysql."""
+    """MX hosts whose domains and users are `mysql:` tables on the userdb host: every MX, with --userdb mysql (which
+    runs with the shared topology only, where every MX delivers)."""
     return userdb == "mysql" and lab_host.role == "mx"
 
 
