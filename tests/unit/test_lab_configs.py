@@ -532,9 +532,14 @@ def test_lab_inventory_ansible_dir_removes_the_files_of_domains_that_no_longer_r
 
 
 def test_the_run_state_remembers_the_domains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TOPOLOGY_FILE", "BACKUPS_FILE", "DOMAINS_FILE", "INIT_FILE", "PREFIX_FILE", "KEYS_FILE"):
+    for name in ("TOPOLOGY_FILE", "BACKUPS_FILE", "DOMAINS_FILE", "INIT_FILE", "PREFIX_FILE", "KEYS_FILE",
+                 "USERDB_FILE", "PRIORITIES_FILE"):
         monkeypatch.setattr(manager, name, tmp_path / name.lower())
     monkeypatch.setattr(topo, "RUN_DIR", tmp_path)
+    equal = manager.RunState("shared", 1, PREFIX, userdb="mysql", priorities="equal")
+    manager._write_state(equal, KEYS)
+    assert manager.run_state() == equal
+    assert equal.describe() == "shared topology, 1 backup MX, users in mysql, equal MX priorities"
     state = manager.RunState("relay", 1, PREFIX, domains=4)
     manager._write_state(state, KEYS)
     assert manager.run_state() == state
