@@ -9,7 +9,7 @@ import pytest
 from mxdrill.lab import manager, mxcert, network
 from mxdrill.lab import topology as topo
 
-from lab_helpers import REPO
+from lab_helpers import REPO, ssh
 
 STATE_DIR = REPO / ".lab"
 
@@ -67,3 +67,14 @@ def mx2_certificate(lab: manager.LabPaths) -> Iterator[Callable[[str, str], None
     afterwards, whatever the test did."""
     yield lambda cert, key: mxcert.install("mx2", cert, key)
     mxcert.restore("mx2", lab.tls_dir)
+
+
+@pytest.fixture
+def mx2_broken(lab: manager.LabPaths, request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Break mx2 with the given shell command; reboot it from pristine layers afterwards."""
+    request.addfinalizer(lambda: manager.reboot("mx2", lab, say=lambda _m: None))
+
+    def breaker(command: str) -> None:
+        ssh(lab, "mx2", command)
+
+    return breaker

@@ -34,6 +34,11 @@ def lab_inventory(paths: manager.LabPaths, output: Path) -> Path:
     return output
 
 
+def error_line(stdout: str, check: str) -> str:
+    """The summary's `  ERROR <check> on <host>: ...` line of a run's output ('' if none)."""
+    return next((line for line in stdout.splitlines() if line.strip().startswith(f"ERROR {check}")), "")
+
+
 def send_via_sender(subject: str) -> str:
     """Hand one mail to the lab's sending MTA, which routes it by MX like any Internet sender; returns its Message-Id."""
     message_id = f"{uuid.uuid4().hex}@mxdrill.test"

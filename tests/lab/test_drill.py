@@ -56,17 +56,6 @@ def test_the_drill_passes_on_a_healthy_lab(topology: str, lab: manager.LabPaths,
     assert leftover == "0", "a passing drill must remove its own probes"
 
 
-@pytest.fixture
-def mx2_broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
-    """Break mx2 with the given shell command; reboot it from pristine layers afterwards."""
-    request.addfinalizer(lambda: manager.reboot("mx2", lab, say=lambda _m: None))
-
-    def breaker(command: str) -> None:
-        ssh(lab, "mx2", command)
-
-    return breaker
-
-
 @pytest.mark.parametrize("topology", ["shared", "relay"])
 def test_a_backup_that_refuses_the_domain_stops_the_drill_before_any_fault(
     topology: str, lab: manager.LabPaths, mx2_broken, tmp_path: Path

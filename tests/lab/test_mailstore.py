@@ -13,7 +13,7 @@ import pytest
 
 from mxdrill.lab import manager
 
-from lab_helpers import lab_inventory, ssh
+from lab_helpers import error_line, lab_inventory, ssh
 from test_drill import kinds, primary_running, run_drill
 
 pytestmark = pytest.mark.parametrize("topology", ["store"])
@@ -64,24 +64,17 @@ def test_the_drill_and_the_mail_store_down_pass_with_every_probe_found_in_doveco
     assert left == "[]", "a passing drill expunges its own probes from every folder"
 
 
-@pytest.fixture
-def relay_broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
-    """Break mx2's relay to the store with a shell command; mx2 is rebooted from its pristine layers afterwards."""
-    request.addfinalizer(lambda: manager.reboot("mx2", lab, say=lambda _m: None))
-    return lambda command: ssh(lab, "mx2", command)
-
-
 @pytest.mark.parametrize(("breakage", "reason"), [
     ("sed -i 's/lab-relay-secret/a-changed-secret/' /etc/postfix/sasl_passwd",
      "SASL authentication failed; server mailstore.example.test"),
     ("postconf -e smtp_tls_CAfile=/etc/ssl/certs/ca-certificates.crt", "Server certificate not verified"),
 ], ids=["sasl", "tls"])
 def test_a_broken_relay_to_the_store_is_a_preflight_error_naming_the_mx_and_the_reason(
-        topology: str, breakage: str, reason: str, relay_broken, store_hosts: Path, tmp_path: Path) -> None:
-    relay_broken(f"{breakage} && postfix reload")
+        topology: str, breakage: str, reason: str, mx2_broken, store_hosts: Path, tmp_path: Path) -> None:
+    mx2_broken(f"{breakage} && postfix reload")
     result, events = run_drill(tmp_path, hosts=store_hosts)
     assert result.returncode == 1
-    line = next((ln for ln in result.stdout.splitlines() if ln.strip().startswith("ERROR relay-to-mailstore")), "")
+    line = error_line(result.stdout, "relay-to-mailstore")
     assert line.startswith("  ERROR relay-to-mailstore on mx2.example.test: mx2.example.test cannot hand mail for "
                            "probe@example.test to the mail store mailstore.example.test:"), result.stdout[-3000:]
     assert reason in line

@@ -14,7 +14,7 @@ import pytest
 from mxdrill.lab import manager
 from mxdrill.lab import topology as topo
 
-from lab_helpers import lab_inventory, ssh
+from lab_helpers import error_line, lab_inventory, ssh
 from test_drill import kinds, primary_running, run_drill
 
 pytestmark = pytest.mark.parametrize("userdb", ["mysql"])
@@ -54,18 +54,12 @@ def test_the_drill_and_the_user_database_down_pass_with_4xx_from_every_mx_and_no
             assert topo.USERDB_PASSWORD not in report.read_text(errors="replace"), f"the database password is in {report}"
 
 
-@pytest.fixture
-def map_broken(lab: manager.LabPaths, request: pytest.FixtureRequest):
-    request.addfinalizer(lambda: manager.reboot("mx2", lab, say=lambda _m: None))
-    return lambda command: ssh(lab, "mx2", command)
-
-
 def test_an_mx_whose_map_cannot_reach_the_database_is_a_preflight_error_naming_it(
-        userdb: str, map_broken, userdb_hosts: Path, tmp_path: Path) -> None:
-    map_broken(f"sed -i 's/^password = .*/password = not-the-password/' /etc/postfix/mysql-virtual-mailbox-*.cf && postfix reload")
+        userdb: str, mx2_broken, userdb_hosts: Path, tmp_path: Path) -> None:
+    mx2_broken(f"sed -i 's/^password = .*/password = not-the-password/' /etc/postfix/mysql-virtual-mailbox-*.cf && postfix reload")
     result, events = run_drill(tmp_path, hosts=userdb_hosts)
     assert result.returncode == 1
-    line = next((ln for ln in result.stdout.splitlines() if ln.strip().startswith("ERROR user-lookups")), "")
+    line = error_line(result.stdout, "user-lookups")
     assert line.startswith("  ERROR user-lookups on mx2.example.test: mx2.example.test cannot look up example.test or "
                            "probe@example.test in mysql:/etc/postfix/mysql-virtual-mailbox-domains.cf"), result.stdout[-3000:]
     assert "Access denied" in line and "not-the-password" not in result.stdout
